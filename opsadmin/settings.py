@@ -1,0 +1,303 @@
+"""Settings for opsadmin, read from the environment.
+
+With nothing set the project runs on embedded defaults (SQLite, a file-based
+Celery broker, e-mail written to files) so it can be tried on a bare machine.
+``OPSADMIN_ENV=production`` turns every default that is only fit for a laptop
+into a start-up error. See docs/architecture.md for the variables.
+"""
+
+import json
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from opsadmin.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
+from opsadmin.logging import build_logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("OPSADMIN_VAR_DIR", str(BASE_DIR / "var")))
+
+ENVIRONMENT = env_choice(
+    "OPSADMIN_ENV", ["development", "production"], default="development"
+)
+PRODUCTION = ENVIRONMENT == "production"
+
+DEBUG = env_bool("DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when OPSADMIN_ENV=production")
+
+
+def _development_secret(name: str, length: int = 50) -> str:
+    """A random value kept in var/ so that web, worker and beat agree on it.
+
+    Only used outside production; production reads every secret from the
+    environment and refuses to start without it.
+    """
+    path = VAR_DIR / "development-secrets.json"
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if name not in stored:
+        stored[name] = secrets.token_urlsafe(length)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+    return stored[name]
+
+
+def _secret_key() -> str:
+    if not PRODUCTION:
+        return env_secret("SECRET_KEY", None) or _development_secret("SECRET_KEY")
+    key = env_secret("SECRET_KEY")
+    if key.startswith("django-insecure") or len(key) < 50 or len(set(key)) < 5:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is insecure: use at least 50 random characters"
+        )
+    return key
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "opsadmin.apps.OpsAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "simple_history",
+    "finance",
+]
+
+# The sandbox payment provider (sandbox/) answers like a real one over HTTP;
+# demo and tests use it, production never mounts it unless told to.
+SANDBOX_PROVIDER_ENABLED = env_bool("SANDBOX_PROVIDER_ENABLED", not PRODUCTION)
+
+MIDDLEWARE = [
+    "opsadmin.middleware.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "opsadmin.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "opsadmin.middleware.OperatorTimezoneMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "opsadmin.urls"
+WSGI_APPLICATION = "opsadmin.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: PostgreSQL through DATABASE_URL; SQLite in var/ when it is unset.
+DATABASE_URL = env_str("DATABASE_URL", None)
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            conn_health_checks=True,
+        )
+    }
+elif PRODUCTION:
+    raise ImproperlyConfigured("DATABASE_URL must be set in production")
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "opsadmin.sqlite3"),
+            "OPTIONS": {
+                # Web, worker and beat share the file: wait for locks instead
+                # of failing, and take the write lock when a transaction begins.
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # SQLite ignores INCLUDE columns; the covering index matters on PostgreSQL.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# Redis: cache, locks and the Celery broker. Optional outside production.
+REDIS_URL = env_str("REDIS_URL", None)
+if PRODUCTION and not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL must be set in production")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "opsadmin"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery. Without Redis the broker is a folder in var/, which several local
+# processes (web, worker, beat) can share.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "celery-broker"
+    _broker_dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE: dict = {}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation."
+        "UserAttributeSimilarityValidator"
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-gb"
+USE_I18N = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+# Shown to operators whose browser has not told us its zone yet.
+OPERATOR_DEFAULT_TIME_ZONE = env_str("OPERATOR_DEFAULT_TIME_ZONE", "Europe/Berlin")
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "opsadmin" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# E-mail: SMTP when EMAIL_HOST is set, otherwise files in var/mail.
+EMAIL_HOST = env_str("EMAIL_HOST", None)
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+elif PRODUCTION:
+    raise ImproperlyConfigured("EMAIL_HOST must be set in production")
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opsadmin@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Finance.
+SUPPORTED_CURRENCIES = env_list("SUPPORTED_CURRENCIES", ["EUR", "USD", "GBP"])
+PAYOUT_SLA_HOURS = env_int("PAYOUT_SLA_HOURS", 24, minimum=1)
+
+
+def _providers() -> dict[str, dict]:
+    """Payment provider connections, one per code in PROVIDER_CODES.
+
+    Each code reads PROVIDER_<CODE>_BASE_URL, _API_KEY and _WEBHOOK_SECRET.
+    Outside production the sandbox code gets working local defaults.
+    """
+    providers = {}
+    for code in env_list("PROVIDER_CODES", ["sandbox"]):
+        prefix = f"PROVIDER_{code.upper()}_"
+        local = not PRODUCTION and code == "sandbox"
+        providers[code] = {
+            "base_url": env_str(
+                prefix + "BASE_URL",
+                "http://127.0.0.1:8000/sandbox/v1/" if local else None,
+            ),
+            "api_key": env_secret(
+                prefix + "API_KEY",
+                "sk_test_" + _development_secret(prefix + "API_KEY", 24)
+                if local
+                else None,
+            ),
+            "webhook_secret": env_secret(
+                prefix + "WEBHOOK_SECRET",
+                "whsec_" + _development_secret(prefix + "WEBHOOK_SECRET", 32)
+                if local
+                else None,
+            ),
+        }
+        for key, value in providers[code].items():
+            if value is None:
+                raise ImproperlyConfigured(f"{prefix}{key.upper()} must be set")
+    return providers
+
+
+PROVIDERS = _providers()
+PROVIDER_CONNECT_TIMEOUT = env_int("PROVIDER_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
+PROVIDER_READ_TIMEOUT = env_int("PROVIDER_READ_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+SANDBOX_WEBHOOK_URL = env_str(
+    "SANDBOX_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/provider/sandbox/"
+)
+
+# HTTPS and cookies. Production sits behind a proxy that terminates TLS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = 31536000 if PRODUCTION else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_HSTS_PRELOAD = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE_SECONDS", 8 * 3600, minimum=300)
+X_FRAME_OPTIONS = "DENY"
+
+LOG_FORMAT = env_choice("LOG_FORMAT", ["logfmt", "json"], default="logfmt")
+LOG_LEVEL = env_choice(
+    "LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO"
+)
+LOGGING = build_logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
