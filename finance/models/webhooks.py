@@ -1,0 +1,56 @@
+"""What the payment provider sent us.
+
+Every HTTP delivery is kept with its outcome and processing time (the
+webhook success rate SLO reads them). ``WebhookEvent`` holds each event id
+once: inserting it is what makes applying an event happen exactly once.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+
+class WebhookDelivery(models.Model):
+    class Outcome(models.TextChoices):
+        APPLIED = "applied"
+        DUPLICATE = "duplicate"
+        BAD_SIGNATURE = "bad_signature"
+        STALE = "stale"
+        MALFORMED = "malformed"
+        UNKNOWN_TYPE = "unknown_type"
+        REJECTED = "rejected"  # valid, but contradicts what we know
+        FAILED = "failed"  # our error; the provider will retry
+
+    provider = models.CharField(max_length=32)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    event_id = models.CharField(max_length=100, blank=True, default="", db_index=True)
+    event_type = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField()
+    error = models.CharField(max_length=500, blank=True, default="")
+    processing_ms = models.PositiveIntegerField(default=0)
+    # The parsed body when it could be parsed; purged by retention.
+    payload = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return f"{self.provider} {self.event_type or '?'} {self.outcome}"
+
+
+class WebhookEvent(models.Model):
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=64)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="webhook_event_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.event_id}"

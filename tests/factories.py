@@ -1,0 +1,70 @@
+"""Test data, built through the same services the product uses."""
+
+import itertools
+
+from django.contrib.auth import get_user_model
+
+from finance.services.customers import customer_create, wallet_open
+from finance.services.deposits import deposit_create, deposit_succeed
+from finance.services.withdrawals import payout_create, withdrawal_request
+
+_seq = itertools.count(1)
+
+
+def make_customer(**fields):
+    n = next(_seq)
+    values = {
+        "email": f"customer{n}@example.com",
+        "full_name": f"Customer {n}",
+        "country": "DE",
+    }
+    values.update(fields)
+    return customer_create(**values)
+
+
+def make_wallet(*, currency="EUR", balance=0, customer=None):
+    wallet = wallet_open(customer=customer or make_customer(), currency=currency)
+    if balance:
+        make_deposit(wallet=wallet, amount=balance, succeed=True)
+        wallet.refresh_from_db()
+    return wallet
+
+
+def make_deposit(*, wallet=None, amount=10_000, succeed=False, provider="sandbox"):
+    wallet = wallet or make_wallet()
+    deposit = deposit_create(
+        wallet=wallet, amount=amount, currency=wallet.currency, provider=provider
+    )
+    if succeed:
+        deposit = deposit_succeed(
+            deposit_id=deposit.pk, via="test", reason="test deposit settled"
+        )
+    return deposit
+
+
+def make_withdrawal(*, wallet=None, amount=5_000, fee=0, provider="sandbox"):
+    wallet = wallet or make_wallet(balance=amount + fee)
+    return withdrawal_request(
+        wallet=wallet,
+        amount=amount,
+        fee=fee,
+        currency=wallet.currency,
+        provider=provider,
+        destination_label="Sparkasse ****3000",
+        via="test",
+    )
+
+
+def make_payout(*, withdrawal=None, **withdrawal_fields):
+    withdrawal = withdrawal or make_withdrawal(**withdrawal_fields)
+    return payout_create(withdrawal_id=withdrawal.pk, via="test")
+
+
+def make_user(username=None, **fields):
+    n = next(_seq)
+    return get_user_model().objects.create_user(
+        username=username or f"user{n}",
+        email=f"user{n}@example.com",
+        password="correct horse battery staple",
+        **fields,
+    )
