@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "simple_history",
     "finance",
+    "reconciliation",
 ]
 
 # The sandbox payment provider (sandbox/) answers like a real one over HTTP;

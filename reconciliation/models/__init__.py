@@ -1,0 +1,1 @@
+"""Reconciliation: the daily report (daily.py) and the deep ledger scan (deep.py)."""
