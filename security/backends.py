@@ -16,9 +16,7 @@ class ThrottledModelBackend(ModelBackend):
     """
 
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if request is not None and throttle.is_locked(
-            username=username or "", request=request
-        ):
+        if throttle.is_locked(username=username or "", request=request):
             log.warning("security.login_refused_throttled", username=username)
             raise PermissionDenied("too many failed attempts")
         return super().authenticate(

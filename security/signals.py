@@ -22,14 +22,8 @@ def _audit_login(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="security.audit_login_failure")
 def _audit_login_failure(sender, credentials, request=None, **kwargs):
+    # Without a request (a shell, a command) only the account is counted.
     username = str(credentials.get("username", ""))[:150]
-    if request is None:
-        # authenticate() called outside a request (a shell, a command): there
-        # is no address to throttle, but the failure is still recorded.
-        audit_record(
-            actor=None, action="auth.login_failed", after={"username": username}
-        )
-        return
     if throttle.is_locked(username=username, request=request):
         # Refused without a password check; counted once, when it locked.
         return

@@ -35,9 +35,13 @@ def _count(key: str) -> int:
 
 
 def is_locked(*, username: str, request) -> bool:
-    """True when either counter has reached its limit."""
+    """True when either counter has reached its limit.
+
+    Without a request (authenticate() called from a shell or a test client)
+    only the account's counter applies.
+    """
     account = _count(_account_key(username)) if username else 0
-    address = _count(_address_key(client_ip(request)))
+    address = _count(_address_key(client_ip(request))) if request else 0
     return (
         account >= settings.SECURITY_THROTTLE_MAX_FAILURES_PER_ACCOUNT
         or address >= settings.SECURITY_THROTTLE_MAX_FAILURES_PER_ADDRESS
@@ -58,9 +62,9 @@ def _increment(key: str) -> int:
 
 def record_failure(*, username: str, request, kind: str) -> bool:
     """Count one failure; return True when this failure locks account or address."""
-    ip = client_ip(request)
+    ip = client_ip(request) if request else ""
     account = _increment(_account_key(username)) if username else 0
-    address = _increment(_address_key(ip))
+    address = _increment(_address_key(ip)) if ip else 0
     locks_now = (
         account == settings.SECURITY_THROTTLE_MAX_FAILURES_PER_ACCOUNT
         or address == settings.SECURITY_THROTTLE_MAX_FAILURES_PER_ADDRESS

@@ -43,7 +43,7 @@ def test_it_shows_a_server_drawn_qr_code_and_the_secret_while_enrolling(client):
 def test_it_confirms_the_device_and_shows_ten_backup_codes_once(client):
     user = make_staff(enrolled=False)
 
-    _, done, codes = _enrol(client, user)
+    _, _, codes = _enrol(client, user)
 
     assert TOTPDevice.objects.get(user=user).confirmed
     assert len(codes) == 10
