@@ -329,6 +329,10 @@ SECURITY_BACKUP_CODE_COUNT = 10
 SECURITY_DORMANT_DAYS = env_int("SECURITY_DORMANT_DAYS", 90, minimum=1)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "opsadmin")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# A history "revert" saves an old version straight onto the row, past the
+# services, their state machines and their audit entries (it could restore
+# a superuser flag): no admin offers it.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 # Our own pages load scripts, styles and images only from our origin; the
 # enrolment QR code is inline SVG, drawn on the server.
 SECURITY_CONTENT_SECURITY_POLICY = (
