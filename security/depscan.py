@@ -79,7 +79,7 @@ def read_locks(paths) -> dict[str, str]:
         for line in Path(path).read_text().splitlines():
             match = _PIN.match(line.strip())
             if match:
-                pins[canonicalize_name(match.group(1))] = match.group(2)
+                pins[str(canonicalize_name(match.group(1)))] = match.group(2)
     return pins
 
 
@@ -108,7 +108,7 @@ def read_ignores(path: Path, *, today: date) -> tuple[list[Ignore], list[str]]:
         ignores.append(
             Ignore(
                 id=entry["id"],
-                package=canonicalize_name(entry["package"]),
+                package=str(canonicalize_name(entry["package"])),
                 reason=entry["reason"],
                 expires=entry["expires"],
             )
@@ -181,7 +181,7 @@ def scan_offline(pins: dict[str, str], db: Path) -> list[Finding]:
 
     findings = []
     vulns = db / "vulns"
-    folders = {canonicalize_name(p.name): p for p in vulns.iterdir() if p.is_dir()}
+    folders = {str(canonicalize_name(p.name)): p for p in vulns.iterdir() if p.is_dir()}
     for package, raw_version in sorted(pins.items()):
         folder = folders.get(package)
         if folder is None:
@@ -225,7 +225,8 @@ def scan_offline(pins: dict[str, str], db: Path) -> list[Finding]:
 
 def scan_online(lock_paths) -> tuple[list[Finding], set[str], str]:
     """Findings, the packages pip-audit really checked, and what happened."""
-    findings, scanned = [], set()
+    findings: list[Finding] = []
+    scanned: set[str] = set()
     for lock in lock_paths:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "audit.json"
@@ -258,7 +259,7 @@ def scan_online(lock_paths) -> tuple[list[Finding], set[str], str]:
         for dep in report.get("dependencies", []):
             if "skip_reason" in dep:
                 continue
-            package = canonicalize_name(dep["name"])
+            package = str(canonicalize_name(dep["name"]))
             scanned.add(package)
             findings.extend(
                 Finding(
