@@ -139,3 +139,7 @@ def test_it_keeps_non_staff_users_out_even_with_a_device(client):
     response = client.get(reverse("admin:index"))
 
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_shared_admin_client_fixture_is_past_the_wall(admin_client):
+    assert admin_client.get(reverse("admin:index")).status_code == 200
