@@ -187,9 +187,14 @@ def mfa_verify(*, user, token: str, request, purpose: str = "login") -> bool:
     if throttle.is_locked(username=username, request=request):
         log.warning("security.otp_refused_throttled", username=username)
         return False
+    # Digits go to the authenticator app, anything else to the backup codes:
+    # a code tried on the wrong kind of device would count as its failure.
+    wants_backup_code = not token.strip().isdigit()
     with transaction.atomic():
         device = None
         for candidate in devices_for_user(user, confirmed=True, for_verify=True):
+            if isinstance(candidate, BackupCodeDevice) != wants_backup_code:
+                continue
             if candidate.verify_token(token):
                 device = candidate
                 break
