@@ -141,7 +141,11 @@ def _trigger(*, key, fields, targets, muted) -> Alert:
     )
     if alert is None:
         alert = Alert.objects.create(
-            key=key, muted_reason=muted, triggered_at=now, last_triggered_at=now, **fields
+            key=key,
+            muted_reason=muted,
+            triggered_at=now,
+            last_triggered_at=now,
+            **fields,
         )
         log.warning("alert.triggered", key=key, muted=bool(muted))
         if not muted:
@@ -322,9 +326,7 @@ def _fall_back(delivery: Delivery) -> Delivery | None:
         message=delivery.message,
         fallback_for=delivery,
     )
-    log.warning(
-        "alert.fallback", delivery_id=delivery.pk, fallback_id=fallback.pk
-    )
+    log.warning("alert.fallback", delivery_id=delivery.pk, fallback_id=fallback.pk)
     delivery_queue(delivery_id=fallback.pk)
     return fallback
 

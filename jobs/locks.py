@@ -80,7 +80,10 @@ class DatabaseLock:
 
     def renew(self) -> bool:
         expires = timezone.now() + self.ttl
-        return self.rows.filter(lock_token=self.token).update(lock_expires_at=expires)
+        renewed = self.rows.filter(lock_token=self.token).update(
+            lock_expires_at=expires
+        )
+        return renewed == 1
 
     def release(self) -> None:
         self.rows.filter(lock_token=self.token).update(

@@ -65,7 +65,10 @@ def _expired(target: PurgeTarget, model, cutoff: datetime):
     )
     if target.clear:
         # Rows already cleared are not candidates again.
-        done = Q(**{name: value for name, value in target.clear.items()})
+        done = Q()
+        for name, value in target.clear.items():
+            # SQL NULL, not JSON null, is what clearing to None writes.
+            done &= Q(**{f"{name}__isnull": True} if value is None else {name: value})
         rows = rows.exclude(done)
     return rows
 

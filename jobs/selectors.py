@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from jobs.models import Job, JobRun, MaintenanceWindow
 

@@ -157,7 +157,8 @@ def _muted_reason(job: str, at: datetime) -> str:
     window = maintenance_window_active(job=job, at=at)
     if window is None:
         return ""
-    return f"maintenance window {window.pk} until {window.ends_at:%Y-%m-%d %H:%M} UTC: {window.reason}"  # noqa: E501
+    until = f"{window.ends_at:%Y-%m-%d %H:%M} UTC"
+    return f"maintenance window {window.pk} until {until}: {window.reason}"
 
 
 def _failure_alert(job: JobSpec, run: JobRun) -> None:
@@ -239,11 +240,16 @@ def jobs_check(*, now: datetime | None = None) -> dict:
             alert_resolve(key=key)
             continue
         counts["overdue"] += 1
-        last = f"{state.last_success_at:%Y-%m-%d %H:%M} UTC" if state.last_success_at else "never"  # noqa: E501
+        last = "never"
+        if state.last_success_at:
+            last = f"{state.last_success_at:%Y-%m-%d %H:%M} UTC"
         log.warning("job.overdue", job=job.name, last_success=last)
         alert_trigger(
             key=key,
-            summary=f"Job {job.name} has not succeeded within its period plus grace (last success: {last})",  # noqa: E501
+            summary=(
+                f"Job {job.name} has not succeeded within its period plus grace "
+                f"(last success: {last})"
+            ),
             severity=job.severity,
             source=socket.gethostname(),
             component=job.name,
@@ -260,9 +266,7 @@ def jobs_check(*, now: datetime | None = None) -> dict:
             },
         )
 
-    running = JobRun.objects.filter(
-        outcome=JobRun.Outcome.RUNNING, job__in=registered
-    )
+    running = JobRun.objects.filter(outcome=JobRun.Outcome.RUNNING, job__in=registered)
     for run in running:
         job = registered[run.job]
         if now <= run.started_at + job.max_run_time:
@@ -279,10 +283,14 @@ def jobs_check(*, now: datetime | None = None) -> dict:
 
 def _hung_alert(job: JobSpec, run: JobRun, now: datetime) -> None:
     minutes = int((now - run.started_at).total_seconds() // 60)
+    limit = int(job.max_run_time.total_seconds() // 60)
     log.warning("job.hung", job=job.name, run_id=run.pk, minutes=minutes)
     alert_trigger(
         key=alert_key(job.name, "hung"),
-        summary=f"Job {job.name} has been running for {minutes} minutes, past its maximum of {int(job.max_run_time.total_seconds() // 60)}",  # noqa: E501
+        summary=(
+            f"Job {job.name} has been running for {minutes} minutes, "
+            f"past its maximum of {limit}"
+        ),
         severity=job.severity,
         source=run.host,
         component=job.name,
@@ -320,10 +328,10 @@ def job_run_queue(*, names: list[str], requested_by=None) -> list[str]:
 
     from jobs.tasks import run_job
 
+    user_id = requested_by.pk if requested_by else None
     queued = []
     for name in names:
         job_get(name)
-        user_id = requested_by.pk if requested_by else None
         transaction.on_commit(
             lambda name=name: run_job.delay(name, trigger="manual", user_id=user_id)
         )

@@ -342,9 +342,7 @@ PAGERDUTY_ROUTING_KEY = env_secret("PAGERDUTY_ROUTING_KEY", "")
 PAGERDUTY_EVENTS_URL = env_str(
     "PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue"
 )
-ALERT_EMAIL_TO = env_list(
-    "ALERT_EMAIL_TO", [] if PRODUCTION else ["oncall@localhost"]
-)
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO", [] if PRODUCTION else ["oncall@localhost"])
 if PRODUCTION and not ALERT_EMAIL_TO:
     raise ImproperlyConfigured(
         "ALERT_EMAIL_TO must be set in production: it is where alerts go "

@@ -4,6 +4,8 @@ A trigger and its resolve carry the same ``dedup_key`` (the alert's key), so
 PagerDuty opens one incident and closes that one.
 """
 
+from typing import Any
+
 from django.conf import settings
 
 from alerts.channels import Message, post_json
@@ -21,7 +23,7 @@ def configured(target: str) -> bool:
 
 
 def event(message: Message, target: str) -> dict:
-    body = {
+    body: dict[str, Any] = {
         "routing_key": routing_key(target),
         "event_action": "resolve" if message.action == "resolve" else "trigger",
         "dedup_key": message.key,

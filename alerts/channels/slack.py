@@ -2,6 +2,7 @@
 ``blocks`` for the channel itself."""
 
 import json
+from typing import Any
 
 from django.conf import settings
 
@@ -32,7 +33,7 @@ def _field(name: str, value) -> dict:
 
 def body(message: Message) -> dict:
     heading = _HEADINGS[message.action].format(severity=message.severity.upper())
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {"type": "plain_text", "text": heading[:HEADER_MAX]},
