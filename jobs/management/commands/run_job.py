@@ -1,3 +1,6 @@
+import signal
+import sys
+
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.models import JobRun
@@ -30,6 +33,9 @@ class Command(BaseCommand):
             for job in jobs_all():
                 self.stdout.write(f"{job.name}\t{job.description}")
             return
+        # Kubernetes stops a pod past activeDeadlineSeconds with SIGTERM:
+        # turn it into SystemExit so the run is recorded and its lock freed.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
         try:
             run = job_run(name=name, trigger=trigger)
         except LookupError as exc:
