@@ -272,6 +272,12 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
             else DeliveryAttempt.Outcome.REFUSED
         )
         retry_after = exc.retry_after
+    except Exception as exc:
+        # A fault of ours (a bad message, a bug in a channel): counted like a
+        # failed attempt, so it still ends at the fallback, never in a loop.
+        log.exception("alert.delivery_error", delivery_id=delivery.pk)
+        attempt.error = f"{type(exc).__name__}: {exc}"[:500]
+        attempt.outcome = DeliveryAttempt.Outcome.RETRYABLE
     attempt.duration_ms = round((time.monotonic() - started) * 1000)
     attempt.save(update_fields=["http_status", "error", "outcome", "duration_ms"])
 
