@@ -41,6 +41,8 @@ def text(message: Message) -> str:
 
 
 def send(message: Message, target: str) -> None:
+    if not recipients(target):
+        raise DeliveryError("no recipients (ALERT_EMAIL_TO is empty)", retryable=False)
     try:
         send_mail(
             subject(message),

@@ -146,3 +146,18 @@ def test_it_resends_a_failed_delivery_as_a_new_one(pagerduty_only, committed):
     resent.refresh_from_db()
     assert resent.status == Delivery.Status.DELIVERED
     assert resent.message == delivery.message
+
+
+def test_an_alert_with_no_channel_at_all_is_undelivered_not_lost(
+    receiver, committed, settings
+):
+    settings.PAGERDUTY_ROUTING_KEY = ""
+    settings.SLACK_WEBHOOK_URL = ""
+    settings.ALERT_EMAIL_TO = []
+
+    with committed():
+        alert_trigger(key="job.nightly.failed", summary="Job nightly failed")
+
+    (delivery,) = Delivery.objects.filter(undelivered_q())
+    assert delivery.last_error == "no recipients (ALERT_EMAIL_TO is empty)"
+    assert mail.outbox == []
