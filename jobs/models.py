@@ -71,8 +71,12 @@ class JobRun(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
-            # Last run, last success and failures since it, per job.
-            models.Index(fields=["job", "outcome", "started_at"], name="jobrun_job"),
+            # A job's last run (jobs_with_status), newest first.
+            models.Index(fields=["job", "started_at"], name="jobrun_job_started"),
+            # A job's last success and the failures since it.
+            models.Index(
+                fields=["job", "outcome", "started_at"], name="jobrun_job_outcome"
+            ),
             # The watchdog's "runs still running" scan stays tiny.
             models.Index(
                 fields=["started_at"],

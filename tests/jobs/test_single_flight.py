@@ -89,6 +89,17 @@ def test_a_redis_lock_lapses_on_its_own(clean_locks, settings):
     assert 0 < clean_locks.pttl("opsadmin:job-lock:nightly") <= 60_000
 
 
+def test_a_redis_lock_is_renewed_by_its_holder_only(clean_locks):
+    holder = RedisLock("nightly", ttl_seconds=60)
+    assert holder.acquire()
+    clean_locks.pexpire("opsadmin:job-lock:nightly", 1_000)
+
+    assert not RedisLock("nightly", ttl_seconds=60).renew()
+    assert clean_locks.pttl("opsadmin:job-lock:nightly") <= 1_000
+    assert holder.renew()
+    assert clean_locks.pttl("opsadmin:job-lock:nightly") > 1_000
+
+
 def test_a_redis_lock_is_released_only_by_its_holder(clean_locks):
     lapsed = RedisLock("nightly", ttl_seconds=60)
     assert lapsed.acquire()
