@@ -22,7 +22,7 @@ from typing import NamedTuple
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from alerts.channels import DeliveryError, Message, channel_module
@@ -159,7 +159,9 @@ def _trigger(*, key, fields, targets, muted) -> Alert:
         setattr(alert, name, value)
     alert.last_triggered_at = now
     alert.trigger_count = F("trigger_count") + 1
-    alert.muted_reason = muted
+    if was_muted:
+        # An alert people were already told about never becomes "muted".
+        alert.muted_reason = muted
     alert.save()
     alert.refresh_from_db()
     if was_muted and not muted:
@@ -236,17 +238,32 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
     1. Claim: a conditional UPDATE takes the delivery only while it is
        pending and due, counts the attempt and pushes ``next_attempt_at``
        past the claim time. A second caller (the sweeper, a redelivered
-       task) matches no row and returns None.
+       task) matches no row and returns None. A resolve is not claimed
+       while the trigger to the same recipient is still pending: PagerDuty
+       must not see a resolve before its trigger, or the incident it opens
+       afterwards stays open. The sweeper sends the resolve once the trigger
+       has settled.
     2. Send, outside any transaction, and record the attempt.
     3. Settle: delivered; or due again after a backoff; or, refused or out
        of attempts, failed and handed to the fallback.
     """
     now = timezone.now()
-    claimed = Delivery.objects.filter(
-        pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now
-    ).update(
-        attempts=F("attempts") + 1,
-        next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
+    trigger_pending = Delivery.objects.filter(
+        alert=OuterRef("alert"),
+        channel=OuterRef("channel"),
+        target=OuterRef("target"),
+        action=Delivery.Action.TRIGGER,
+        status=Delivery.Status.PENDING,
+    )
+    claimed = (
+        Delivery.objects.filter(
+            pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now
+        )
+        .exclude(Q(action=Delivery.Action.RESOLVE) & Exists(trigger_pending))
+        .update(
+            attempts=F("attempts") + 1,
+            next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS),
+        )
     )
     if not claimed:
         return None

@@ -8,7 +8,12 @@ from django.core import mail
 
 from alerts.models import Delivery, DeliveryAttempt
 from alerts.selectors import undelivered_q
-from alerts.services import alert_trigger, deliveries_sweep, delivery_resend
+from alerts.services import (
+    alert_resolve,
+    alert_trigger,
+    deliveries_sweep,
+    delivery_resend,
+)
 from alerts.tasks import sweep
 from tests.http_receiver import closed_port_url
 
@@ -161,3 +166,20 @@ def test_an_alert_with_no_channel_at_all_is_undelivered_not_lost(
     (delivery,) = Delivery.objects.filter(undelivered_q())
     assert delivery.last_error == "no recipients (ALERT_EMAIL_TO is empty)"
     assert mail.outbox == []
+
+
+def test_a_resolve_waits_until_its_trigger_is_delivered(pagerduty_only, committed):
+    pagerduty_only.answer(500)
+    with time_machine.travel(T0, tick=False) as clock:
+        _trigger(committed)
+        with committed():
+            alert_resolve(key="job.nightly.failed")
+        assert len(pagerduty_only.bodies("/pagerduty")) == 1
+
+        clock.shift(dt.timedelta(seconds=30))
+        for _ in range(2):
+            with committed():
+                deliveries_sweep()
+
+    events = pagerduty_only.bodies("/pagerduty")
+    assert [e["event_action"] for e in events] == ["trigger", "trigger", "resolve"]
