@@ -329,11 +329,13 @@ def job_run_queue(*, names: list[str], requested_by=None) -> list[str]:
     from jobs.tasks import run_job
 
     user_id = requested_by.pk if requested_by else None
-    queued = []
+
+    def queue(name: str) -> None:
+        transaction.on_commit(
+            lambda: run_job.delay(name, trigger="manual", user_id=user_id)
+        )
+
     for name in names:
         job_get(name)
-        transaction.on_commit(
-            lambda name=name: run_job.delay(name, trigger="manual", user_id=user_id)
-        )
-        queued.append(name)
-    return queued
+        queue(name)
+    return list(names)
