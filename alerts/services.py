@@ -25,12 +25,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from alerts.channels import DeliveryError, Message, channel_module
+from alerts.channels import SEVERITIES, DeliveryError, Message, channel_module
 from alerts.models import Alert, Delivery, DeliveryAttempt
 
 log = structlog.get_logger(__name__)
 
-SEVERITIES = ("critical", "error", "warning", "info")
 # How long a claimed delivery is left alone before the sweeper assumes the
 # worker that claimed it died mid-send; longer than any HTTP timeout.
 CLAIM_SECONDS = 120

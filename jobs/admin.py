@@ -11,7 +11,15 @@ from jobs.selectors import job_health, job_next_due, jobs_with_status
 from jobs.services import job_run_queue, jobs_sync
 
 _BAD = {"failing", "overdue"}
-_COLOURS = {"ok": "#1a7f37", "running": "#0969da", "unregistered": "#6e7781"}
+_RED, _GREEN, _BLUE, _GREY = "#cf222e", "#1a7f37", "#0969da", "#6e7781"
+_COLOURS = {"ok": _GREEN, "running": _BLUE, "unregistered": _GREY}
+_OUTCOME_COLOURS = {
+    JobRun.Outcome.SUCCESS: _GREEN,
+    JobRun.Outcome.RUNNING: _BLUE,
+    JobRun.Outcome.SKIPPED_LOCKED: _GREY,
+    JobRun.Outcome.FAILED: _RED,
+    JobRun.Outcome.TIMED_OUT: _RED,
+}
 
 
 def _badge(text: str, colour: str):
@@ -62,7 +70,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="health")
     def health(self, obj):
         word = job_health(obj, job_find(obj.name), timezone.now())
-        return _badge(word, "#cf222e" if word in _BAD else _COLOURS[word])
+        return _badge(word, _RED if word in _BAD else _COLOURS[word])
 
     @admin.display(description="last run", ordering="last_run_at")
     def last_run(self, obj):
@@ -166,11 +174,7 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, obj):
-        bad = obj.outcome in (JobRun.Outcome.FAILED, JobRun.Outcome.TIMED_OUT)
-        colour = "#cf222e" if bad else _COLOURS.get(obj.outcome, "#6e7781")
-        if obj.outcome == JobRun.Outcome.SUCCESS:
-            colour = _COLOURS["ok"]
-        return _badge(obj.outcome, colour)
+        return _badge(obj.outcome, _OUTCOME_COLOURS[obj.outcome])
 
     @admin.display(description="traceback")
     def traceback_text(self, obj):

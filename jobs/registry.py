@@ -24,13 +24,13 @@ long the job may go without a success before someone is paged.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.utils.module_loading import import_string
 
-SEVERITIES = ("critical", "error", "warning", "info")
+from alerts.channels import SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,6 @@ class Job:
     route: str = "page"
     severity: str = "error"
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
     def resolve_func(self) -> Callable[[], Any]:
         return import_string(self.func) if isinstance(self.func, str) else self.func

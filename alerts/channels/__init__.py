@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 import requests
 from django.conf import settings
 
+# PagerDuty's severities; Slack and e-mail show them as they are.
+SEVERITIES = ("critical", "error", "warning", "info")
+
 
 @dataclass(frozen=True)
 class Message:

@@ -14,7 +14,6 @@ from jobs.services import job_run
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
 
 log = structlog.get_logger(__name__)
-T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 
 
 def _works():
