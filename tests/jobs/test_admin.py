@@ -108,3 +108,18 @@ def test_a_maintenance_window_records_who_created_it(client, operator):
     window = MaintenanceWindow.objects.get()
     assert window.created_by == operator
     assert window.history.get().history_user == operator
+
+
+def test_a_run_shows_its_error_traceback_and_log_lines(client, operator):
+    run = make_job_run(
+        outcome="failed",
+        error="ValueError: x",
+        traceback="Traceback (most recent call last): <frame>",
+        log="event=job.started",
+    )
+
+    url = reverse("admin:jobs_jobrun_change", args=[run.pk])
+    html = client.get(url).content.decode()
+
+    assert "<pre>Traceback (most recent call last): &lt;frame&gt;</pre>" in html
+    assert "<pre>event=job.started</pre>" in html
