@@ -68,3 +68,21 @@ def make_user(username=None, **fields):
         password="correct horse battery staple",
         **fields,
     )
+
+
+def make_job_run(*, job="nightly", outcome="success", started_at=None, **fields):
+    from django.utils import timezone
+
+    from jobs.models import JobRun
+
+    started_at = started_at or timezone.now()
+    values = {
+        "trigger": JobRun.Trigger.BEAT,
+        "host": "worker-1",
+        "pid": 4242,
+        "finished_at": None if outcome == JobRun.Outcome.RUNNING else started_at,
+    }
+    values.update(fields)
+    return JobRun.objects.create(
+        job=job, outcome=outcome, started_at=started_at, **values
+    )
