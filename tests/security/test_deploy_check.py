@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://ops@db.internal:5432/opsadmin",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "EMAIL_HOST": "smtp.example.com",
+    "ALERT_EMAIL_TO": "oncall@example.com",
     "PROVIDER_CODES": "acme",
     "PROVIDER_ACME_BASE_URL": "https://api.acme.example/",
     "PROVIDER_ACME_API_KEY": "sk_live_example",
