@@ -34,7 +34,9 @@ class AdminSecondFactorMiddleware:
 
     It also refuses POSTs to simple-history's version pages (see below) and
     writes the audit trail of break-glass use: every admin request of a
-    superuser.
+    superuser. Superuser power used outside the web (``manage.py shell``)
+    is not seen here; that needs shell access to production, which the
+    deployment grants separately.
     """
 
     def __init__(self, get_response):
