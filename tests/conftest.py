@@ -42,3 +42,25 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def log_in_verified(client, user):
+    """Log ``user`` in past the admin's second-factor wall, as a person would:
+    a session, then a TOTP code (a confirmed device is added if missing)."""
+    from django.urls import reverse
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.factories import totp_code
+
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        TOTPDevice.objects.create(user=user, name="test phone", confirmed=True)
+    client.force_login(user)
+    response = client.post(reverse("security:verify"), {"token": totp_code(user)})
+    assert response.status_code == 302, "the second factor was not accepted"
+    return client
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's admin_client, verified with a second factor."""
+    return log_in_verified(client, admin_user)

@@ -3,6 +3,9 @@
 import itertools
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from finance.services.customers import customer_create, wallet_open
 from finance.services.deposits import deposit_create, deposit_succeed
@@ -86,3 +89,21 @@ def make_job_run(*, job="nightly", outcome="success", started_at=None, **fields)
     return JobRun.objects.create(
         job=job, outcome=outcome, started_at=started_at, **values
     )
+
+
+def make_staff(*, roles=(), superuser=False, enrolled=True, **fields):
+    """A staff user holding ``roles`` (groups must exist: sync the roles first),
+    with a confirmed TOTP device unless ``enrolled=False``."""
+    user = make_user(is_staff=True, is_superuser=superuser, **fields)
+    if roles:
+        user.groups.set(Group.objects.filter(name__in=roles))
+    if enrolled:
+        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return user
+
+
+def totp_code(user) -> str:
+    """The code the user's authenticator app shows right now."""
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return str(totp.token()).zfill(device.digits)

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from alerts.models import Delivery
 from alerts.services import alert_trigger
+from tests.conftest import log_in_verified
 from tests.factories import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -12,7 +13,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 @pytest.fixture
 def operator(client):
-    client.force_login(make_user(is_staff=True, is_superuser=True))
+    log_in_verified(client, make_user(is_staff=True, is_superuser=True))
 
 
 @pytest.fixture

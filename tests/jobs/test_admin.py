@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from jobs.models import Job, JobRun, MaintenanceWindow
 from jobs.services import jobs_sync
+from tests.conftest import log_in_verified
 from tests.factories import make_job_run, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
@@ -18,7 +19,7 @@ T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 @pytest.fixture
 def operator(client):
     user = make_user(is_staff=True, is_superuser=True)
-    client.force_login(user)
+    log_in_verified(client, user)
     return user
 
 
