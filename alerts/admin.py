@@ -108,7 +108,9 @@ class DeliveryAdmin(admin.ModelAdmin):
         # A Slack webhook URL is a secret: show where it goes, not the token.
         return obj.target if obj.channel == "email" else obj.target[:12] + "…"
 
-    @admin.action(description="Send again (failed deliveries only)")
+    @admin.action(
+        description="Send again (failed deliveries only)", permissions=["change"]
+    )
     def resend(self, request, queryset):
         selected = list(queryset.values_list("pk", flat=True))
         resent = delivery_resend(delivery_ids=selected)

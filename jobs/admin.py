@@ -98,7 +98,10 @@ class JobAdmin(admin.ModelAdmin):
     def schedule(self, obj):
         return _beat_schedule(obj.name)
 
-    @admin.action(description="Run now (queued to a worker, trigger=manual)")
+    @admin.action(
+        description="Run now (queued to a worker, trigger=manual)",
+        permissions=["change"],
+    )
     def run_now(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))
         registered = [name for name in names if job_find(name)]
