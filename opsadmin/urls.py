@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("finance.urls")),
     path("security/", include("security.urls")),
+    path("incidents/", include("incidents.urls")),
 ]
