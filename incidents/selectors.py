@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -28,8 +28,6 @@ from incidents.models import (
     Severity,
 )
 
-User = get_user_model()
-
 CHANNEL_NAMES = {"pagerduty": "PagerDuty", "slack": "Slack", "email": "e-mail"}
 
 
@@ -38,7 +36,7 @@ class Shift:
     """Who is on call in a rotation over one stretch of time."""
 
     rotation: Rotation
-    user: User | None  # type: ignore[valid-type]
+    user: AbstractBaseUser | None
     starts_at: datetime | None
     ends_at: datetime | None
     override: RotationOverride | None = None
@@ -199,12 +197,14 @@ def step_findings(step: EscalationStep, at: datetime | None = None) -> list[str]
     """What would stop this step from reaching anybody right now."""
     at = at or timezone.now()
     prefix = f"{step.severity.name} step {step.position}"
-    if step.rotation_id:
+    if step.rotation is not None:
         user = oncall_resolve(step.rotation, at).user
         if user is None:
             return [f"{prefix}: nobody on call in {step.rotation.name}"]
     else:
         user = step.person
+    if user is None:
+        return [f"{prefix}: names nobody"]
     reachable = [c for c in step.channels if contact_reach(user, c)]
     if not reachable:
         wanted = ", ".join(CHANNEL_NAMES[c] for c in step.channels)

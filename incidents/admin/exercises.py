@@ -1,5 +1,7 @@
 """Tabletop scenarios and exercises, run from the exercise's page."""
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -142,6 +144,15 @@ class ExerciseAdmin(SimpleHistoryAdmin):
         "record_gaps",
     ]
     readonly_fields = ["status", "started_at", "completed_at", "outcome", "record_gaps"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status != Exercise.Status.PLANNED:
+            # Its injects are being delivered: the scenario and how they
+            # arrive are fixed once it starts.
+            fields += ["scenario", "inject_delivery"]
+        return fields
+
     inlines = [ParticipantInline, DeliveryInline, NoteInline, ExerciseActionItemInline]
     change_form_template = "admin/incidents/exercise/change_form.html"
 
@@ -261,7 +272,8 @@ class ExerciseAdmin(SimpleHistoryAdmin):
     def note_view(self, request, object_id):
         exercise = self._exercise(request, object_id)
         form = NoteForm(request.POST or None)
-        form.fields["inject"].queryset = exercise.scenario.injects.all()
+        inject_field = cast(forms.ModelChoiceField, form.fields["inject"])
+        inject_field.queryset = exercise.scenario.injects.all()
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             done = self._act(

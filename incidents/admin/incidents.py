@@ -56,13 +56,13 @@ from security.stepup import step_up_required
 
 User = get_user_model()
 
-_STATUS_COLOURS = {
+_STATUS_COLOURS: dict[str, str] = {
     Incident.Status.INVESTIGATING: "red",
     Incident.Status.IDENTIFIED: "amber",
     Incident.Status.MITIGATED: "blue",
     Incident.Status.RESOLVED: "green",
 }
-_PAGE_COLOURS = {
+_PAGE_COLOURS: dict[str, str] = {
     Page.Status.ACTIVE: "red",
     Page.Status.ACKNOWLEDGED: "green",
     Page.Status.EXHAUSTED: "red",
@@ -158,7 +158,7 @@ def paging_state(incident: Incident) -> tuple[str, str]:
     if page.status == Page.Status.ACTIVE:
         text = f"paging, step {min(page.next_index + 1, page.total_steps)} of "
         text += f"{page.total_steps}"
-    elif page.status == Page.Status.ACKNOWLEDGED:
+    elif page.status == Page.Status.ACKNOWLEDGED and page.acknowledged_at:
         minutes = int((page.acknowledged_at - page.started_at).total_seconds() // 60)
         who = page.acknowledged_by.get_username() if page.acknowledged_by else "?"
         text = f"acknowledged by {who} after {minutes} min"

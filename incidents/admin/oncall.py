@@ -87,6 +87,8 @@ class RotationAdmin(SimpleHistoryAdmin):
             return "-"
         rows = []
         for shift in shifts_upcoming(obj, start=timezone.now(), count=6):
+            if shift.starts_at is None or shift.ends_at is None:
+                continue  # before the rotation's first shift
             rows.append(
                 [
                     shift.user.get_username() if shift.user else "nobody",
@@ -157,7 +159,8 @@ class OnCallProfileForm(forms.ModelForm):
         return value
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         for name in self._SECRETS:
             value = (cleaned.get(name) or "").strip()
             if value == self._CLEAR:

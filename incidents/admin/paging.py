@@ -61,6 +61,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+PAGE_FIELDS = [
+    "owner",
+    "severity",
+    "status",
+    "steps_run",
+    "next_step_at",
+    "started_at",
+    "ended_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "acknowledged_via",
+    "frozen_policy",
+]
+
+
 @admin.register(Page)
 class PageAdmin(ReadOnlyAdmin):
     list_display = [
@@ -76,20 +91,8 @@ class PageAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "severity"]
     list_select_related = ["severity", "incident", "escalation_test", "acknowledged_by"]
-    fields = [
-        "owner",
-        "severity",
-        "status",
-        "steps_run",
-        "next_step_at",
-        "started_at",
-        "ended_at",
-        "acknowledged_by",
-        "acknowledged_at",
-        "acknowledged_via",
-        "frozen_policy",
-    ]
-    readonly_fields = fields
+    fields = tuple(PAGE_FIELDS)
+    readonly_fields = PAGE_FIELDS
     inlines = [NotificationInline]
 
     @admin.display(description="for")
@@ -125,6 +128,17 @@ class RunTestForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
 
+TEST_FIELDS = [
+    "severity",
+    "note",
+    "started_by",
+    "started_at",
+    "finished_at",
+    "findings",
+    "page_link",
+]
+
+
 @admin.register(EscalationTest)
 class EscalationTestAdmin(ReadOnlyAdmin):
     list_display = [
@@ -136,16 +150,8 @@ class EscalationTestAdmin(ReadOnlyAdmin):
         "flags",
     ]
     list_select_related = ["severity", "started_by"]
-    fields = [
-        "severity",
-        "note",
-        "started_by",
-        "started_at",
-        "finished_at",
-        "findings",
-        "page_link",
-    ]
-    readonly_fields = fields
+    fields = tuple(TEST_FIELDS)
+    readonly_fields = TEST_FIELDS
 
     class Media:
         css = ADMIN_CSS

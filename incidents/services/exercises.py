@@ -129,8 +129,9 @@ def exercises_deliver_due(*, now: datetime | None = None) -> int:
             )
             if exercise is None:
                 continue
+            started = exercise.started_at or now
             for inject in _undelivered(exercise):
-                if exercise.started_at + timedelta(minutes=inject.offset_minutes) > now:
+                if started + timedelta(minutes=inject.offset_minutes) > now:
                     break
                 _deliver(exercise, inject, None, now)
                 delivered += 1

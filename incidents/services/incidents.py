@@ -43,7 +43,7 @@ log = structlog.get_logger(__name__)
 Status = Incident.Status
 Kind = TimelineEntry.Kind
 
-_STATUS_TIMES = {
+_STATUS_TIMES: dict[str, str] = {
     Status.IDENTIFIED: "identified_at",
     Status.MITIGATED: "mitigated_at",
     Status.RESOLVED: "resolved_at",
@@ -84,6 +84,8 @@ def _locked(incident_id: int) -> Incident:
 def _severity(severity: Severity | None, level: int | None) -> Severity:
     if severity is not None:
         return severity
+    if level is None:
+        raise IncidentError("give a severity or its level")
     try:
         return Severity.objects.get(level=level)
     except Severity.DoesNotExist:

@@ -50,9 +50,9 @@ def freeze_policy(severity: Severity) -> list[dict]:
         {
             "position": number,
             "rotation_id": step.rotation_id,
-            "rotation": step.rotation.name if step.rotation_id else "",
+            "rotation": step.rotation.name if step.rotation is not None else "",
             "person_id": step.person_id,
-            "person": step.person.get_username() if step.person_id else "",
+            "person": step.person.get_username() if step.person is not None else "",
             "channels": step.channels,
             "wait_minutes": step.wait_minutes,
         }
@@ -333,20 +333,21 @@ def _page_message(page: Page, note, step: dict, mention: str, now) -> Message:
     if note.round > 1:
         where += f", repeat {note.round - 1}"
     details = {"acknowledge": acknowledge_url(note)}
-    if page.is_test:
-        test = page.escalation_test
+    test, incident = page.escalation_test, page.incident
+    if test is not None:
         summary = (
             f"[TEST] Escalation test {test.pk} of {severity.name}, {where}: "
             "not a real incident. Acknowledge to show you were reached."
         )
         details["test"] = "yes: this is an escalation test, nothing is wrong"
         action, alert_class, group = "notify", "escalation_test", "escalation-test"
-    else:
-        incident = page.incident
+    elif incident is not None:
         summary = f"{severity.name} incident #{incident.pk}: {incident.title} ({where})"
         details["incident"] = incident_url(incident)
         details["status"] = incident.get_status_display()
         action, alert_class, group = "trigger", "incident_page", "incidents"
+    else:
+        raise ValueError(f"page {page.pk} belongs to no incident and no test")
     details["severity"] = f"{severity.name}: {severity.title}"
     details["respond within"] = f"{severity.response_minutes} minutes"
     if mention:
@@ -372,10 +373,10 @@ def _exhausted_alert_key(page: Page) -> str:
 def _finish(page: Page, now: datetime) -> None:
     page.next_step_at = None
     page.ended_at = now
-    if page.is_test:
+    test, incident = page.escalation_test, page.incident
+    if test is not None:
         page.status = Page.Status.COMPLETED
         page.save(update_fields=["status", "next_step_at", "ended_at"])
-        test = page.escalation_test
         test.finished_at = now
         test.save(update_fields=["finished_at"])
         log.info("incidents.escalation_test_finished", test_id=test.pk)
@@ -383,7 +384,8 @@ def _finish(page: Page, now: datetime) -> None:
 
     page.status = Page.Status.EXHAUSTED
     page.save(update_fields=["status", "next_step_at", "ended_at"])
-    incident = page.incident
+    if incident is None:
+        return
     _timeline(
         incident,
         TimelineEntry.Kind.PAGE,
@@ -449,7 +451,7 @@ def page_acknowledge(
         if page.is_test:
             _test_move_on_when_answered(page, now)
             return page, False
-        if page.status == Page.Status.SUPERSEDED:
+        if page.status == Page.Status.SUPERSEDED and page.incident is not None:
             # A link from before a severity change: it answers the page
             # that took over.
             current = (
@@ -500,7 +502,8 @@ def _test_move_on_when_answered(page: Page, now: datetime) -> None:
             "person_id", flat=True
         )
     )
-    if told and told == answered and page.next_step_at > now:
+    due = page.next_step_at
+    if told and told == answered and due is not None and due > now:
         page.next_step_at = now
         page.save(update_fields=["next_step_at"])
         _kick()
@@ -530,13 +533,13 @@ def _pagerduty_resolve(page: Page) -> None:
     ).select_related("delivery")
     done = set()
     for note in opened:
-        pair = (note.delivery.target, note.dedup_key)
-        if pair in done:
+        delivery = note.delivery
+        if delivery is None or (delivery.target, note.dedup_key) in done:
             continue
-        done.add(pair)
+        done.add((delivery.target, note.dedup_key))
         notify(
             channel="pagerduty",
-            target=note.delivery.target,
+            target=delivery.target,
             message=Message(
                 summary=f"page {page.pk} {page.status}",
                 key=note.dedup_key,
