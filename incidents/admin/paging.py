@@ -12,6 +12,7 @@ from incidents.admin.common import (
     bullet_list,
     form_page,
     require,
+    table,
 )
 from incidents.models import EscalationTest, Page, PageNotification, Severity
 from incidents.selectors import CHANNEL_NAMES, escalation_test_findings
@@ -135,6 +136,7 @@ TEST_FIELDS = [
     "started_at",
     "finished_at",
     "findings",
+    "report",
     "page_link",
 ]
 
@@ -168,6 +170,36 @@ class EscalationTestAdmin(ReadOnlyAdmin):
         return bullet_list(escalation_test_findings(obj), "incidents-findings")
 
     @admin.display(description="who was reached, on which channel, how fast")
+    def report(self, obj):
+        notes = PageNotification.objects.filter(page__escalation_test=obj)
+        rows = [
+            [
+                note.step_position,
+                note.person_name or note.rotation_name,
+                CHANNEL_NAMES.get(note.channel, "-"),
+                note.outcome,
+                note.delivery.status if note.delivery else "-",
+                note.notified_at,
+                note.acknowledged_at or "-",
+                note.seconds_to_acknowledge if note.acknowledged_at else "-",
+            ]
+            for note in notes.select_related("delivery").order_by("index", "id")
+        ]
+        return table(
+            [
+                "step",
+                "who",
+                "channel",
+                "outcome",
+                "delivery",
+                "notified",
+                "acknowledged",
+                "seconds",
+            ],
+            rows,
+        )
+
+    @admin.display(description="escalation")
     def page_link(self, obj):
         page = Page.objects.filter(escalation_test=obj).first()
         if page is None:

@@ -7,6 +7,7 @@ in the same transaction as the step that sends it, and handed to a worker
 only after that transaction commits.
 """
 
+import zoneinfo
 from datetime import datetime, timedelta
 
 import structlog
@@ -66,8 +67,6 @@ def night_end(at: datetime) -> datetime | None:
     Night runs from INCIDENTS_NIGHT_STARTS_HOUR to INCIDENTS_NIGHT_ENDS_HOUR
     in INCIDENTS_TIME_ZONE, across midnight when the first is the larger.
     """
-    import zoneinfo
-
     zone = zoneinfo.ZoneInfo(settings.INCIDENTS_TIME_ZONE)
     starts, ends = (
         settings.INCIDENTS_NIGHT_STARTS_HOUR,

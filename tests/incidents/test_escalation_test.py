@@ -155,3 +155,6 @@ def test_an_incident_commander_runs_one_from_the_admin(
         page = client.get(response["Location"])
     assert b"step 2: nobody on call in Secondary on-call" in page.content
     assert b"step 1: prim did not acknowledge within 5 min" in page.content
+    assert b"<td>prim</td><td>PagerDuty</td><td>sent</td><td>delivered</td>" in (
+        page.content
+    )
