@@ -1,10 +1,13 @@
 """Pieces shared by the incidents admin pages."""
 
+from datetime import datetime
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 ADMIN_CSS = {"all": ["incidents/admin.css"]}
@@ -28,6 +31,13 @@ def bullet_list(items, css_class: str = ""):
     )
 
 
+def _cell(value):
+    if isinstance(value, datetime):
+        # The operator's zone (OperatorTimezoneMiddleware), to the second.
+        return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S %Z}"
+    return value
+
+
 def table(header: list[str], rows: list[list]):
     if not rows:
         return "-"
@@ -36,7 +46,7 @@ def table(header: list[str], rows: list[list]):
         "",
         "<tr>{}</tr>",
         (
-            (format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),)
+            (format_html_join("", "<td>{}</td>", ((_cell(cell),) for cell in row)),)
             for row in rows
         ),
     )
@@ -46,7 +56,12 @@ def table(header: list[str], rows: list[list]):
 
 
 class ReadOnlyInline(admin.TabularInline):
+    # incidents/admin.css hides the row titles the tabular template repeats.
+    classes = ["incidents-record"]
     extra = 0
+
+    class Media:
+        css = ADMIN_CSS
     can_delete = False
     show_change_link = False
 

@@ -156,8 +156,7 @@ def paging_state(incident: Incident) -> tuple[str, str]:
     if page is None:
         return "not paged", "grey"
     if page.status == Page.Status.ACTIVE:
-        text = f"paging, step {min(page.next_index + 1, page.total_steps)} of "
-        text += f"{page.total_steps}"
+        text = f"paging: {page.next_index} of {page.total_steps} steps run"
     elif page.status == Page.Status.ACKNOWLEDGED and page.acknowledged_at:
         minutes = int((page.acknowledged_at - page.started_at).total_seconds() // 60)
         who = page.acknowledged_by.get_username() if page.acknowledged_by else "?"

@@ -100,8 +100,8 @@ class Rotation(models.Model):
         choices=ROLE_CHOICES,
         blank=True,
         default="",
-        help_text="The role this rotation staffs: its on-call person is "
-        '"the on-call <role>" for other apps.',
+        help_text="The role this rotation staffs: whoever is on call in the "
+        "Approvers rotation is the on-call Approver for other apps.",
     )
     time_zone = models.CharField(
         max_length=64, default="Europe/Berlin", validators=[validate_time_zone]
