@@ -10,7 +10,12 @@ from jobs.signals import job_failed
 @receiver(job_failed, dispatch_uid="incidents.declare_from_failing_job")
 def declare_from_failing_job(sender, *, job, run, consecutive_failures, muted, **_):
     """A failing job whose severity is in INCIDENTS_JOB_SEVERITY_LEVELS
-    declares an incident at that level (one open incident per job)."""
+    declares an incident at that level (one open incident per job).
+
+    The job's own alert has already gone to the team's route, so the first
+    responder may hear twice (the alert, then the incident's page). Kept so
+    on purpose: the alert keeps working when this app does not.
+    """
     from incidents.services.incidents import incident_declare
 
     level = settings.INCIDENTS_JOB_SEVERITY_LEVELS.get(job.severity)

@@ -62,6 +62,7 @@ class ReadOnlyInline(admin.TabularInline):
 
     class Media:
         css = ADMIN_CSS
+
     can_delete = False
     show_change_link = False
 

@@ -91,6 +91,12 @@ class Rotation(models.Model):
     ``starts_on``, at ``handoff_time`` in ``time_zone``; each shift lasts
     ``shift_days`` calendar days and the members take them in order. The
     handoff keeps its wall-clock time across daylight saving changes.
+
+    Shifts are computed from the rotation as it is now, so an edit (members,
+    zone, handoff) also changes who "was" on call in the past. That is
+    acceptable because the record that matters, who was actually paged,
+    is kept on each page's notifications; a schedule with effective dates
+    would be needed to answer "who was on call last Tuesday" after an edit.
     """
 
     name = models.CharField(max_length=100, unique=True)

@@ -524,7 +524,18 @@ def page_stop(*, page: Page, status: str, now: datetime) -> None:
 
 
 def _pagerduty_resolve(page: Page) -> None:
-    """Resolve what the page opened in people's PagerDuty, once each."""
+    """Resolve what the page opened in people's PagerDuty, once each.
+
+    The other direction is missing: acknowledging in the PagerDuty app does
+    not reach us, because nothing receives PagerDuty's webhooks yet, so the
+    page keeps escalating until someone uses the link or the admin. That is
+    acceptable while each message says so and carries the link; an inbound
+    PagerDuty webhook calling ``page_acknowledge`` would close the gap.
+    A resolve is queued even when its trigger is still being retried; should
+    the trigger land after it, that PagerDuty incident stays open until
+    resolved by hand (rare: it needs PagerDuty to fail and then recover
+    during the acknowledgement).
+    """
     opened = page.notifications.filter(
         channel="pagerduty",
         outcome=PageNotification.Outcome.SENT,
