@@ -275,6 +275,7 @@ def test_the_register_shows_open_counts_risk_and_days_to_deadline(
     assert '<span class="waiver-days-past">3 days late</span>' in page
     assert '<span class="waiver-days-soon">4 days</span>' in page
     assert '<span class="waiver-days-past">1 past deadline</span>' in page
+    assert "waivers/register.css" in page
 
 
 def test_the_secrets_page_lists_the_inventory_without_values(

@@ -1,5 +1,6 @@
 from datetime import UTC, date, datetime
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,3 +29,25 @@ def test_running_the_demo_twice_changes_nothing():
     report = seed_demo(now=now, stdout=None, extra="ignored")
 
     assert (len(report.created), len(report.updated)) == (0, 0)
+
+
+def test_the_demo_also_takes_the_seeding_context_object():
+    out = StringIO()
+    context = SimpleNamespace(seed=7, now=datetime(2027, 3, 1, tzinfo=UTC), stdout=out)
+
+    seed_demo(context)
+
+    assert Waiver.objects.get(reference="W-002").deadline == date(2027, 3, 8)
+    assert "8 waiver(s) created" in out.getvalue()
+
+
+def test_a_row_for_a_provider_the_demo_does_not_configure_is_skipped(settings):
+    settings.PROVIDERS = {"acme": {"api_key": "", "webhook_secret": ""}}
+    out = StringIO()
+
+    seed_demo(now=datetime(2027, 3, 1, tzinfo=UTC), stdout=out)
+
+    assert Waiver.objects.count() == 7
+    assert "skipped line 11: Item `PROVIDER_SANDBOX_WEBHOOK_SECRET` names no" in (
+        out.getvalue()
+    )
