@@ -424,3 +424,98 @@ SECURITY_CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+# --- waivers ---
+# The waiver register, the secrets inventory and the deploy gate (waivers/).
+# See docs/waivers.md and docs/runbook.md, "Secret rotation".
+from datetime import datetime  # noqa: E402
+
+from celery.schedules import crontab  # noqa: E402
+
+INSTALLED_APPS += ["waivers"]
+
+# Keys the fingerprints that recognise a rotated secret; derived from
+# SECRET_KEY when unset (waivers/fingerprints.py says what that costs).
+SECRET_FINGERPRINT_KEY = env_secret("SECRET_FINGERPRINT_KEY", "")
+# The key SECRET_KEY replaced, still accepted for sessions and signatures
+# while it is rotated (docs/runbook.md, "SECRET_KEY").
+SECRET_KEY_FALLBACKS = [key for key in [env_secret("SECRET_KEY_PREVIOUS", "")] if key]
+
+
+def _webhook_secrets_previous() -> dict[str, dict]:
+    """Per provider, the webhook secret before the last rotation and its end.
+
+    PROVIDER_<CODE>_WEBHOOK_SECRET_PREVIOUS (or _FILE) still verifies until
+    PROVIDER_<CODE>_WEBHOOK_SECRET_PREVIOUS_UNTIL, an ISO 8601 time with its
+    offset; the two come together, so no overlap is left open-ended.
+    """
+    previous = {}
+    for code in PROVIDERS:
+        name = f"PROVIDER_{code.upper()}_WEBHOOK_SECRET_PREVIOUS"
+        secret = env_secret(name, "")
+        until_text = env_str(name + "_UNTIL", "")
+        if not secret and not until_text:
+            continue
+        if not (secret and until_text):
+            raise ImproperlyConfigured(f"{name} and {name}_UNTIL are set together")
+        try:
+            until = datetime.fromisoformat(until_text)
+        except ValueError:
+            until = None
+        if until is None or until.tzinfo is None:
+            raise ImproperlyConfigured(
+                f"{name}_UNTIL must be an ISO 8601 time with its offset, "
+                "such as 2026-12-01T09:00:00+00:00"
+            )
+        previous[code] = {"secret": secret, "until": until}
+    return previous
+
+
+PROVIDER_WEBHOOK_SECRETS_PREVIOUS = _webhook_secrets_previous()
+# The gate refuses an overlap window that ends further away than this.
+WEBHOOK_SECRET_OVERLAP_MAX_HOURS = env_int(
+    "WEBHOOK_SECRET_OVERLAP_MAX_HOURS", 72, minimum=1
+)
+
+
+def _reminder_days() -> list[int]:
+    days = []
+    for item in env_list("WAIVER_REMINDER_DAYS", ["14", "3"]):
+        if not item.isdigit() or int(item) < 1:
+            raise ImproperlyConfigured(
+                "WAIVER_REMINDER_DAYS must be whole days of at least 1, "
+                "separated by commas"
+            )
+        days.append(int(item))
+    return sorted(set(days), reverse=True)
+
+
+# Owners hear of a waiver deadline or a rotation date this many days ahead.
+WAIVER_REMINDER_DAYS = _reminder_days()
+
+
+def _owner_emails() -> dict[str, str]:
+    """SECRET_OWNER_EMAILS: team=address pairs; unmapped teams reach Security."""
+    emails = {}
+    for item in env_list("SECRET_OWNER_EMAILS", []):
+        team, sep, address = item.partition("=")
+        if not sep or not team.strip() or "@" not in address:
+            raise ImproperlyConfigured(
+                "SECRET_OWNER_EMAILS must be team=address pairs separated by commas"
+            )
+        emails[team.strip()] = address.strip()
+    return emails
+
+
+SECRET_OWNER_EMAILS = _owner_emails()
+
+CELERY_BEAT_SCHEDULE["waivers.secrets_observe"] = {
+    "task": "waivers.secrets_observe",
+    "schedule": 3600,
+    "options": {"expires": 3600},
+}
+CELERY_BEAT_SCHEDULE["waivers.reminders_send"] = {
+    "task": "waivers.reminders_send",
+    "schedule": crontab(hour=7, minute=30),
+    "options": {"expires": 6 * 3600},
+}

@@ -1,15 +1,23 @@
 """Test data, built through the same services the product uses."""
 
+import functools
 import itertools
+import time
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.test import RequestFactory
+from django.utils import timezone
+from django_otp.middleware import is_verified
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from finance.services.customers import customer_create, wallet_open
 from finance.services.deposits import deposit_create, deposit_succeed
 from finance.services.withdrawals import payout_create, withdrawal_request
+from security.stepup import VERIFIED_AT_SESSION_KEY
+from waivers.services.register import waiver_approve, waiver_create
 
 _seq = itertools.count(1)
 
@@ -65,9 +73,9 @@ def make_payout(*, withdrawal=None, **withdrawal_fields):
 
 def make_user(username=None, **fields):
     n = next(_seq)
+    fields.setdefault("email", f"user{n}@example.com")
     return get_user_model().objects.create_user(
         username=username or f"user{n}",
-        email=f"user{n}@example.com",
         password="correct horse battery staple",
         **fields,
     )
@@ -107,3 +115,35 @@ def totp_code(user) -> str:
     device = TOTPDevice.objects.get(user=user, confirmed=True)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return str(totp.token()).zfill(device.digits)
+
+
+def verified_request(user, *, method="post"):
+    """A request of ``user`` who has just proven a second factor, for services
+    that check step-up themselves (tests through the admin need no such thing)."""
+    request = getattr(RequestFactory(), method)("/")
+    user.otp_device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    user.is_verified = functools.partial(is_verified, user)
+    request.user = user
+    request.session = {VERIFIED_AT_SESSION_KEY: time.time()}
+    return request
+
+
+def make_waiver(*, approved_by=None, owner=None, **fields):
+    """A waiver through the service; approved by ``approved_by`` when given
+    (a staff user holding waivers.approve_waiver with a TOTP device)."""
+    values = {
+        "item": "Backups not restored in a drill yet",
+        "risk": "low",
+        "deadline": timezone.localdate() + timedelta(days=30),
+        "justification": "The drill needs a maintenance window.",
+        "compensating_control": "Backups are verified by checksum daily.",
+    }
+    values.update(fields)
+    waiver = waiver_create(actor=None, owner=owner or make_user(), **values)
+    if approved_by is not None:
+        waiver = waiver_approve(
+            waiver_id=waiver.pk,
+            actor=approved_by,
+            request=verified_request(approved_by),
+        )
+    return waiver
