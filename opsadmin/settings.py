@@ -424,3 +424,16 @@ SECURITY_CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+# --- provider and sandbox ---
+if SANDBOX_PROVIDER_ENABLED:
+    INSTALLED_APPS.append("sandbox")
+# How the sandbox provider behaves (sandbox/): when it settles what it
+# accepted, how long a "timeout" answer takes, and how often it retries a
+# webhook our endpoint did not take.
+SANDBOX_AUTO_SETTLE = env_bool("SANDBOX_AUTO_SETTLE", True)
+SANDBOX_SETTLE_AFTER_SECONDS = env_int("SANDBOX_SETTLE_AFTER_SECONDS", 5, minimum=0)
+SANDBOX_TIMEOUT_SECONDS = env_int(
+    "SANDBOX_TIMEOUT_SECONDS", PROVIDER_READ_TIMEOUT + 5, minimum=1
+)
+SANDBOX_WEBHOOK_MAX_RETRIES = env_int("SANDBOX_WEBHOOK_MAX_RETRIES", 8, minimum=0)
