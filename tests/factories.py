@@ -1,6 +1,7 @@
 """Test data, built through the same services the product uses."""
 
 import itertools
+import uuid
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -107,3 +108,26 @@ def totp_code(user) -> str:
     device = TOTPDevice.objects.get(user=user, confirmed=True)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return str(totp.token()).zfill(device.digits)
+
+
+def make_provider_event(operation, event_type, **data):
+    """A provider webhook payload about ``operation``, as the sandbox sends it.
+
+    ``data`` overrides fields of the event's object (amount, currency, id...);
+    a value of None removes the field.
+    """
+    body = {
+        "object": event_type.split(".")[0],
+        "id": operation.provider_reference or f"po_{uuid.uuid4().hex[:24]}",
+        "reference": str(operation.reference),
+        "amount": operation.amount,
+        "currency": operation.currency,
+        "status": event_type.split(".")[1],
+    }
+    body.update(data)
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "type": event_type,
+        "created": 1_700_000_000,
+        "data": {key: value for key, value in body.items() if value is not None},
+    }
