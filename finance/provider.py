@@ -158,7 +158,10 @@ class ProviderClient:
         """Ask the provider to send ``amount`` to the customer's bank account.
 
         The destination is the masked label only: the full account number
-        is held by the provider, never by us.
+        is held by the provider, never by us. A real provider also needs its
+        own id of the beneficiary account, which withdrawals do not carry
+        yet; the sandbox needs none, and a real integration adds that field
+        to Withdrawal and sends it here.
         """
         body = {
             "reference": reference,

@@ -102,7 +102,11 @@ def signature_verify(
 
 
 def webhook_secrets(provider: str) -> list[str]:
-    """The secrets a delivery from ``provider`` may be signed with."""
+    """The secrets a delivery from ``provider`` may be signed with.
+
+    One per provider today; secret rotation adds the previous secret here
+    for its overlap window, and signature_verify already accepts any of them.
+    """
     return [settings.PROVIDERS[provider]["webhook_secret"]]
 
 
@@ -327,6 +331,10 @@ def _find(model, provider: str, event: Event):
 
 
 def _check_matches(operation, event: Event) -> None:
+    # The amount must be the operation's whole amount: a partial chargeback
+    # or refund is refused as a mismatch and left to an operator, which is
+    # acceptable while the provider only reverses whole amounts; supporting
+    # it needs an amount on the chargeback move and its postings.
     try:
         if (event.amount, event.currency) != (operation.amount, operation.currency):
             raise Mismatch(
