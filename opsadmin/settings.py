@@ -438,13 +438,12 @@ SANDBOX_TIMEOUT_SECONDS = env_int(
 )
 SANDBOX_WEBHOOK_MAX_RETRIES = env_int("SANDBOX_WEBHOOK_MAX_RETRIES", 8, minimum=0)
 # A committed withdrawal queues its payout at once (finance.tasks.start_payout);
-# the sweep picks up what a lost task or a missing webhook left behind.
+# the payout_sweep job picks up what a lost task or a missing webhook left.
 PAYOUT_AUTO_START = env_bool("PAYOUT_AUTO_START", True)
 PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 20, minimum=1)
 PAYOUT_POLL_AFTER_MINUTES = env_int("PAYOUT_POLL_AFTER_MINUTES", 30, minimum=1)
 PAYOUT_SWEEP_GRACE_MINUTES = env_int("PAYOUT_SWEEP_GRACE_MINUTES", 5, minimum=1)
 PAYOUT_SWEEP_BATCH = env_int("PAYOUT_SWEEP_BATCH", 500, minimum=1)
-CELERY_BEAT_SCHEDULE["finance-sweep-payouts"] = {
-    "task": "finance.tasks.sweep_payouts",
-    "schedule": 60.0,
-}
+# A minute-scale recovery loop, so it stays in beat like the watchdog even
+# with JOB_SCHEDULER=cron.
+CELERY_BEAT_SCHEDULE["job.payout_sweep"] = job_beat_entry("payout_sweep", 60)

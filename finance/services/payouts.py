@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -482,3 +483,78 @@ def payout_ensure(*, withdrawal_id: int, via: str, actor=None) -> Payout | None:
         return payout_create(withdrawal_id=withdrawal_id, via=via, actor=actor)
     except IllegalTransition:
         return Payout.objects.filter(withdrawal_id=withdrawal_id).first()
+
+
+def payout_sweep() -> dict[str, int]:
+    """Queue what a lost task or a missing webhook left behind.
+
+    The ``payout_sweep`` job (finance/jobs.py) runs it every minute:
+
+    - withdrawals still ``requested`` a few minutes after their request:
+      their start task was lost (broker down at commit, worker died);
+    - payouts still ``created`` whose retries ran out or whose task was
+      lost, until ``PAYOUT_MAX_ATTEMPTS`` attempts; after that only an
+      operator decides;
+    - payouts ``processing`` for longer than ``PAYOUT_POLL_AFTER_MINUTES``,
+      polled at most once per that period each.
+
+    Each query reads the (state, state_changed_at) index of its table and
+    takes at most ``PAYOUT_SWEEP_BATCH`` rows, oldest first.
+    """
+    # Imported here because the tasks import these services.
+    from finance.tasks import poll_payout, start_payout, submit_payout
+
+    now = timezone.now()
+    batch = settings.PAYOUT_SWEEP_BATCH
+    grace = timedelta(minutes=settings.PAYOUT_SWEEP_GRACE_MINUTES)
+    poll_after = timedelta(minutes=settings.PAYOUT_POLL_AFTER_MINUTES)
+    counts = {"started": 0, "submitted": 0, "polled": 0}
+
+    unstarted = (
+        Withdrawal.objects.filter(
+            state=WithdrawalState.REQUESTED, state_changed_at__lt=now - grace
+        )
+        .order_by("state_changed_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    for withdrawal_id in unstarted:
+        start_payout.delay(withdrawal_id)
+        counts["started"] += 1
+
+    unsent = (
+        Payout.objects.filter(
+            state=PayoutState.CREATED,
+            state_changed_at__lt=now - grace,
+            attempt_count__lt=settings.PAYOUT_MAX_ATTEMPTS,
+        )
+        .order_by("state_changed_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    for payout_id in unsent:
+        # The payout's own task may still be retrying it; the claim in
+        # payout_submit keeps the two from sending at once, and the throttle
+        # keeps the sweep from adding more than one attempt per period.
+        if _once_per(f"payout-sweep:submit:{payout_id}", grace):
+            submit_payout.delay(payout_id)
+            counts["submitted"] += 1
+
+    silent = (
+        Payout.objects.filter(
+            state=PayoutState.PROCESSING, state_changed_at__lt=now - poll_after
+        )
+        .order_by("state_changed_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    for payout_id in silent:
+        if _once_per(f"payout-sweep:poll:{payout_id}", poll_after):
+            poll_payout.delay(payout_id)
+            counts["polled"] += 1
+
+    log.info("payout.sweep", **counts)
+    return counts
+
+
+def _once_per(key: str, period: timedelta) -> bool:
+    # cache.add is atomic in Redis: true for one caller per period, however
+    # many sweeps overlap.
+    return cache.add(key, 1, timeout=int(period.total_seconds()))

@@ -1,20 +1,24 @@
-"""The payout tasks, run eagerly against the sandbox over real HTTP."""
+"""The payout tasks and the payout_sweep job, run eagerly against the
+sandbox over real HTTP."""
 
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.core.management import call_command
 from django.utils import timezone
 
 from finance import tasks
 from finance.models import Payout
-from finance.services.payouts import payout_submit
+from finance.services.payouts import payout_submit, payout_sweep
 from finance.services.withdrawals import withdrawal_cancel
 from finance.states import PayoutState
+from jobs.models import JobRun
 from sandbox.models import SandboxPayout
 from sandbox.services import sandbox_payout_settle
 from tests.factories import make_payout, make_withdrawal
+from tests.http_receiver import closed_port_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +46,7 @@ def test_a_cancelled_withdrawal_gets_no_payout(sandbox):
 
 def test_an_unreachable_provider_is_retried_then_left_for_the_sweep(settings):
     settings.PROVIDERS = {
-        "sandbox": {**settings.PROVIDERS["sandbox"], "base_url": "http://127.0.0.1:9/"}
+        "sandbox": {**settings.PROVIDERS["sandbox"], "base_url": closed_port_url()}
     }
     payout = make_payout()
 
@@ -86,7 +90,7 @@ def test_the_sweep_starts_submits_and_polls_what_was_left_behind(sandbox, settin
     )
 
     with time_machine.travel(timezone.now() + timedelta(minutes=31)):
-        counts = tasks.sweep_payouts.apply().get()
+        counts = payout_sweep()
 
     assert counts == {"started": 1, "submitted": 1, "polled": 1}
     assert Payout.objects.get(withdrawal=unstarted).state == PayoutState.PROCESSING
@@ -100,6 +104,14 @@ def test_the_sweep_leaves_fresh_work_to_its_own_tasks(sandbox):
     make_withdrawal()
     make_payout()
 
-    counts = tasks.sweep_payouts.apply().get()
+    counts = payout_sweep()
 
     assert counts == {"started": 0, "submitted": 0, "polled": 0}
+
+
+def test_the_sweep_runs_as_a_recorded_job(sandbox):
+    call_command("run_job", "payout_sweep")
+
+    run = JobRun.objects.get(job="payout_sweep")
+    assert run.outcome == JobRun.Outcome.SUCCESS
+    assert run.counts == {"started": 0, "submitted": 0, "polled": 0}
