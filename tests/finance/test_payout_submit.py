@@ -13,6 +13,7 @@ from tests.factories import (
     make_user,
     make_wallet,
 )
+from tests.http_receiver import closed_port_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -122,7 +123,7 @@ def test_an_unreachable_provider_leaves_the_payout_created(settings):
     settings.PROVIDERS = {
         "sandbox": {
             **settings.PROVIDERS["sandbox"],
-            "base_url": "http://127.0.0.1:9/v1/",
+            "base_url": closed_port_url(),
         }
     }
     payout = make_payout()

@@ -1,6 +1,5 @@
 """The provider client against the sandbox provider, over real HTTP."""
 
-import http.server
 import threading
 import uuid
 from datetime import date
@@ -19,6 +18,7 @@ from finance.provider import (
 )
 from sandbox.models import SandboxIdempotencyKey, SandboxPayout
 from sandbox.services import sandbox_payout_settle
+from tests.http_receiver import Receiver, closed_port_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -126,25 +126,31 @@ def test_a_wrong_api_key_is_an_authentication_failure(sandbox, settings):
         provider_client("other").get_payout("po_1")
 
 
-def test_a_closed_port_is_unavailable(settings):
-    with _http_server(None) as url:
-        pass  # the server is gone: its port now refuses connections
+def _point_at(settings, url):
     settings.PROVIDERS = {"sandbox": {**settings.PROVIDERS["sandbox"], "base_url": url}}
+
+
+def test_a_closed_port_is_unavailable(settings):
+    _point_at(settings, closed_port_url())
 
     with pytest.raises(ProviderUnavailable):
         provider_client("sandbox").get_payout("po_1")
 
 
 def test_a_server_error_is_unavailable_and_retryable(settings):
-    with _http_server(503) as url:
-        settings.PROVIDERS = {
-            "sandbox": {**settings.PROVIDERS["sandbox"], "base_url": url}
-        }
-        with pytest.raises(ProviderUnavailable) as unavailable:
-            provider_client("sandbox").get_payout("po_1")
+    server = Receiver()
+    server.default_status = 503
+    server.thread.start()
+    _point_at(settings, server.url)
 
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        _create(provider_client("sandbox"))
+
+    server.server.shutdown()
+    server.server.server_close()
     assert unavailable.value.http_status == 503
     assert unavailable.value.retryable
+    assert server.requests[0]["headers"]["Idempotency-Key"] == "key-1"
 
 
 def test_it_reads_a_payouts_status(sandbox):
@@ -191,28 +197,3 @@ def test_the_api_key_never_reaches_a_log_line(sandbox, caplog):
 
     assert "provider.request" in caplog.text
     assert sandbox.api_key not in caplog.text
-
-
-class _http_server:
-    """A loopback HTTP server answering every request with ``status``."""
-
-    def __init__(self, status):
-        status_code = status
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(status_code)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_port}/v1/"
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
