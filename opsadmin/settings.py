@@ -519,3 +519,26 @@ CELERY_BEAT_SCHEDULE["waivers.reminders_send"] = {
     "schedule": crontab(hour=7, minute=30),
     "options": {"expires": 6 * 3600},
 }
+
+# --- provider and sandbox ---
+if SANDBOX_PROVIDER_ENABLED:
+    INSTALLED_APPS.append("sandbox")
+# How the sandbox provider behaves (sandbox/): when it settles what it
+# accepted, how long a "timeout" answer takes, and how often it retries a
+# webhook our endpoint did not take.
+SANDBOX_AUTO_SETTLE = env_bool("SANDBOX_AUTO_SETTLE", True)
+SANDBOX_SETTLE_AFTER_SECONDS = env_int("SANDBOX_SETTLE_AFTER_SECONDS", 5, minimum=0)
+SANDBOX_TIMEOUT_SECONDS = env_int(
+    "SANDBOX_TIMEOUT_SECONDS", PROVIDER_READ_TIMEOUT + 5, minimum=1
+)
+SANDBOX_WEBHOOK_MAX_RETRIES = env_int("SANDBOX_WEBHOOK_MAX_RETRIES", 8, minimum=0)
+# A committed withdrawal queues its payout at once (finance.tasks.start_payout);
+# the payout_sweep job picks up what a lost task or a missing webhook left.
+PAYOUT_AUTO_START = env_bool("PAYOUT_AUTO_START", True)
+PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 20, minimum=1)
+PAYOUT_POLL_AFTER_MINUTES = env_int("PAYOUT_POLL_AFTER_MINUTES", 30, minimum=1)
+PAYOUT_SWEEP_GRACE_MINUTES = env_int("PAYOUT_SWEEP_GRACE_MINUTES", 5, minimum=1)
+PAYOUT_SWEEP_BATCH = env_int("PAYOUT_SWEEP_BATCH", 500, minimum=1)
+# A minute-scale recovery loop, so it stays in beat like the watchdog even
+# with JOB_SCHEDULER=cron.
+CELERY_BEAT_SCHEDULE["job.payout_sweep"] = job_beat_entry("payout_sweep", 60)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,3 +7,6 @@ urlpatterns = [
     path("webhooks/", include("finance.urls")),
     path("security/", include("security.urls")),
 ]
+
+if settings.SANDBOX_PROVIDER_ENABLED:
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

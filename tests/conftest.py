@@ -64,3 +64,11 @@ def log_in_verified(client, user):
 def admin_client(client, admin_user):
     """pytest-django's admin_client, verified with a second factor."""
     return log_in_verified(client, admin_user)
+
+
+@pytest.fixture(autouse=True)
+def _no_automatic_payouts(settings):
+    # A committed withdrawal queues its payout on the broker; only the tests
+    # of that flow turn it on (with Celery eager), so no test leaves tasks
+    # on a real broker for a worker to run against another database.
+    settings.PAYOUT_AUTO_START = False

@@ -3,6 +3,7 @@
 import functools
 import itertools
 import time
+import uuid
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -147,3 +148,26 @@ def make_waiver(*, approved_by=None, owner=None, **fields):
             request=verified_request(approved_by),
         )
     return waiver
+
+
+def make_provider_event(operation, event_type, **data):
+    """A provider webhook payload about ``operation``, as the sandbox sends it.
+
+    ``data`` overrides fields of the event's object (amount, currency, id...);
+    a value of None removes the field.
+    """
+    body = {
+        "object": event_type.split(".")[0],
+        "id": operation.provider_reference or f"po_{uuid.uuid4().hex[:24]}",
+        "reference": str(operation.reference),
+        "amount": operation.amount,
+        "currency": operation.currency,
+        "status": event_type.split(".")[1],
+    }
+    body.update(data)
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "type": event_type,
+        "created": 1_700_000_000,
+        "data": {key: value for key, value in body.items() if value is not None},
+    }

@@ -12,20 +12,16 @@ from when a fingerprint changed: the old value has to come from the
 environment anyway (we never store values), and a window that depended on
 a scheduled observation would open late, or never, if the task did not run.
 
-The webhook view verifies against ``webhook_secrets(code)``; ``sign`` and
-``verify`` are the header format (``Provider-Signature: t=<unix>,v1=<hex>``,
-HMAC-SHA256 over ``"<t>.<raw body>"``) for tests and tools.
+The webhook view verifies against ``finance.webhooks.webhook_secrets``,
+which offers the previous secret while the window is open; this module
+tells the gate what is wrong or left over with a window.
 """
 
-import hashlib
 import hmac
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -50,21 +46,6 @@ def overlap_window(provider: str) -> OverlapWindow | None:
         until=entry["until"],
         same_as_current=hmac.compare_digest(entry["secret"], current),
     )
-
-
-def webhook_secrets(provider: str, *, now: datetime | None = None) -> list[str]:
-    """The secrets a delivery from ``provider`` may be signed with, current first.
-
-    The previous secret is included while its overlap window is open, that
-    is strictly before its end time.
-    """
-    now = now or timezone.now()
-    secrets = [settings.PROVIDERS[provider]["webhook_secret"]]
-    window = overlap_window(provider)
-    if window and window.is_open(now) and not window.same_as_current:
-        previous = settings.PROVIDER_WEBHOOK_SECRETS_PREVIOUS[provider]["secret"]
-        secrets.append(previous)
-    return secrets
 
 
 def overlap_problems(provider: str, *, now: datetime) -> list[str]:
@@ -95,39 +76,3 @@ def overlap_notes(provider: str, *, now: datetime) -> list[str]:
             "webhook secret from the environment"
         ]
     return [f"old and new webhook secrets both verify until {window.until}"]
-
-
-def sign(*, secret: str, body: bytes, timestamp: int) -> str:
-    """The ``Provider-Signature`` header value for ``body`` signed at ``timestamp``."""
-    signed = str(timestamp).encode() + b"." + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def verify(
-    *,
-    header: str,
-    body: bytes,
-    secrets: Sequence[str],
-    tolerance: int,
-    now: float | None = None,
-) -> bool:
-    """Whether any of ``secrets`` signed ``body`` within ``tolerance`` seconds."""
-    timestamp, candidates = "", []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t":
-            timestamp = value
-        elif key == "v1":
-            candidates.append(value)
-    if not timestamp.isdigit():
-        return False
-    now = time.time() if now is None else now
-    if abs(now - int(timestamp)) > tolerance:
-        return False
-    expected = [sign(secret=s, body=body, timestamp=int(timestamp)) for s in secrets]
-    return any(
-        hmac.compare_digest(e.split("v1=", 1)[1], candidate)
-        for e in expected
-        for candidate in candidates
-    )
