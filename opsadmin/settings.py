@@ -424,3 +424,17 @@ SECURITY_CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+# --- stuck detection and daily report ---
+INSTALLED_APPS += ["stuck"]
+
+# A detection run that opens more new stuck cases than this is reported as
+# above threshold (DetectionResult.threshold_exceeded): the job framework
+# pages the on-call. A few new cases a run are the operators' daily work.
+STUCK_ALERT_NEW_CASES_THRESHOLD = env_int(
+    "STUCK_ALERT_NEW_CASES_THRESHOLD", 10, minimum=0
+)
+# Who receives the daily reconciliation report (comma-separated e-mails).
+DAILY_REPORT_RECIPIENTS = env_list("DAILY_REPORT_RECIPIENTS", [])
+if PRODUCTION and not DAILY_REPORT_RECIPIENTS:
+    raise ImproperlyConfigured("DAILY_REPORT_RECIPIENTS must be set in production")
