@@ -225,3 +225,24 @@ def test_a_returned_payout_matches_its_payout_return_line(business):
 
     assert result.matched == 3
     assert ("missing_internal", "po-1") not in _items()
+
+
+def test_the_admin_shows_the_report_as_a_readable_page(business, client):
+    from django.urls import reverse
+
+    from tests.factories import make_user
+
+    _build()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    report = DailyReport.objects.get()
+
+    listing = client.get(reverse("admin:reconciliation_dailyreport_changelist"))
+    page = client.get(
+        reverse("admin:reconciliation_dailyreport_change", args=[report.pk])
+    )
+
+    assert listing.status_code == 200
+    body = page.content.decode()
+    assert "<td>po-ghost</td>" in body
+    assert "missing at the provider" in body
+    assert "Open stuck cases" in body
