@@ -23,8 +23,15 @@ class DailyReportAdmin(admin.ModelAdmin):
         "emailed_at",
     ]
     date_hierarchy = "report_date"
-    fields = ["report_date", "built_at", "emailed_to", "emailed_at", "content_digest"]
-    readonly_fields = fields
+    report_fields = (
+        "report_date",
+        "built_at",
+        "emailed_to",
+        "emailed_at",
+        "content_digest",
+    )
+    fields = report_fields
+    readonly_fields = report_fields
     change_form_template = "admin/reconciliation/dailyreport/change_form.html"
 
     def has_add_permission(self, request):

@@ -5,6 +5,7 @@ the grouped rows (tens, not the day's operations).
 """
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, IntegerField, Min, Q, Sum, Value
@@ -15,7 +16,11 @@ from finance.states import DepositState, PayoutState, WithdrawalState
 from reconciliation.models import DailyReport
 from stuck.models import StuckCase
 
-OPERATIONS = [("deposit", Deposit), ("withdrawal", Withdrawal), ("payout", Payout)]
+OPERATIONS: list[tuple[str, Any]] = [
+    ("deposit", Deposit),
+    ("withdrawal", Withdrawal),
+    ("payout", Payout),
+]
 
 # States an operation reaches when money has moved or will not move: the
 # "settled" basis counts operations that entered one of these that day.
@@ -140,8 +145,9 @@ def day_providers(*, start: datetime, end: datetime) -> set[str]:
 
 
 def open_stuck_totals() -> list[dict]:
-    return list(
-        StuckCase.objects.filter(closed_at__isnull=True)
+    return [
+        dict(row)
+        for row in StuckCase.objects.filter(closed_at__isnull=True)
         .values("item_kind", "state", "provider")
         .annotate(
             rule_name=Min("rule__name"),
@@ -150,7 +156,7 @@ def open_stuck_totals() -> list[dict]:
             oldest_since=Min("stuck_since"),
         )
         .order_by("item_kind", "state", "provider")
-    )
+    ]
 
 
 def report_for(day: date) -> DailyReport | None:

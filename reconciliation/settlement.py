@@ -135,7 +135,8 @@ def _parse_utc(value: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"settled_at {value!r} is not ISO 8601") from None
-    if moment.tzinfo is None or moment.utcoffset().total_seconds() != 0:
+    offset = moment.utcoffset()
+    if offset is None or offset.total_seconds() != 0:
         raise ValueError(f"settled_at {value!r} is not in UTC")
     return moment.astimezone(UTC)
 
@@ -173,7 +174,7 @@ def _provider_client(provider: str):
     module; its constructor is assumed to take the provider code.
     """
     try:
-        from finance.provider import ProviderClient  # type: ignore[import-not-found]
+        from finance.provider import ProviderClient
     except ImportError:
         return None
     if not hasattr(ProviderClient, "fetch_settlement"):

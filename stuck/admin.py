@@ -115,8 +115,7 @@ class StuckCaseActivityInline(admin.TabularInline):
     model = StuckCaseActivity
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "actor", "assignee", "text"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "kind", "actor", "assignee", "text")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -181,7 +180,7 @@ class StuckCaseAdmin(admin.ModelAdmin):
     search_fields = ["=item_id"]
     ordering = ["stuck_since"]
     actions = ["acknowledge_selected", "assign_selected_to_me"]
-    case_fields = [
+    case_fields = (
         "item",
         "state",
         "current_state",
@@ -199,11 +198,11 @@ class StuckCaseAdmin(admin.ModelAdmin):
         "close_reason",
         "assignee_name",
         "acknowledged",
-    ]
+    )
     readonly_fields = case_fields
     fieldsets = [
         (None, {"fields": case_fields}),
-        ("Work the case", {"fields": ["acknowledge", "assign_to", "note"]}),
+        ("Work the case", {"fields": ("acknowledge", "assign_to", "note")}),
     ]
 
     def get_queryset(self, request):

@@ -33,7 +33,7 @@ class ItemKind(models.TextChoices):
 # The states in which an item can wait. Succeeded deposits and completed
 # withdrawals can still move (chargeback, return), but only when a customer
 # or bank acts, so they are never stuck.
-WAITING_STATES = {
+WAITING_STATES: dict[str, list[str]] = {
     ItemKind.DEPOSIT: [DepositState.PENDING],
     ItemKind.WITHDRAWAL: [WithdrawalState.REQUESTED, WithdrawalState.PROCESSING],
     ItemKind.PAYOUT: [PayoutState.CREATED, PayoutState.PROCESSING],
