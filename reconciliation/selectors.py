@@ -129,21 +129,6 @@ def ledger_transaction_count(*, start: datetime, end: datetime) -> int:
     ).count()
 
 
-def day_providers(*, start: datetime, end: datetime) -> set[str]:
-    """Providers with any operation opened or moved in the day."""
-    providers: set[str] = set()
-    for _, model in OPERATIONS:
-        providers.update(
-            model.objects.filter(
-                Q(created_at__gte=start, created_at__lt=end)
-                | Q(state_changed_at__gte=start, state_changed_at__lt=end)
-            )
-            .values_list("provider", flat=True)
-            .distinct()
-        )
-    return providers
-
-
 def open_stuck_totals() -> list[dict]:
     return [
         dict(row)

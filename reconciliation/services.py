@@ -99,7 +99,12 @@ def daily_report_build(
        in SQL, and compute the content digest. Readers see the old report
        or the new one, never a mix.
     3. After commit, e-mail it to DAILY_REPORT_RECIPIENTS and record that.
+       A mail failure raises with the report stored and ``emailed_at``
+       empty; running the day again rebuilds and resends it.
     """
+    if connection.vendor != "postgresql":
+        # COPY, FILTER and the matching SQL are PostgreSQL's.
+        raise RuntimeError("the daily report needs PostgreSQL (set DATABASE_URL)")
     start, end = selectors.day_bounds(report_date)
     parsed = _gather_statements(
         report_date=report_date, given=statements or {}, fetch=fetch
@@ -313,7 +318,12 @@ WHERE t.created_at >= %(start)s AND t.created_at < %(end)s
 def _store_statements(report, parsed, *, start: datetime, end: datetime):
     """Match every checked statement against the day's bookings, in SQL."""
     checked = sorted(p for p, (source, _) in parsed.items() if source is not None)
-    providers = sorted(set(parsed) | selectors.day_providers(start=start, end=end))
+    # Every provider with business that day gets a statement row, checked
+    # or not, so a provider nobody configured cannot pass unnoticed.
+    with_business = set(
+        report.operation_lines.values_list("provider", flat=True)
+    ) | set(report.ledger_lines.exclude(provider="").values_list("provider", flat=True))
+    providers = sorted(set(parsed) | with_business)
 
     DailyReportSettlementItem.objects.bulk_create(
         DailyReportSettlementItem(

@@ -71,6 +71,7 @@ def stuck_detect(
     and a dry run rolls back after counting. Running twice is harmless: the
     second run matches the same cases and changes nothing but last-seen.
     """
+    _require_postgresql()
     now = now or timezone.now()
     run_id = uuid.uuid4()
     sla_cutoff = now - timedelta(hours=settings.PAYOUT_SLA_HOURS)
@@ -120,6 +121,14 @@ def stuck_detect(
         threshold_exceeded=result.threshold_exceeded,
     )
     return result
+
+
+def _require_postgresql() -> None:
+    # The upsert, FILTER and interval arithmetic below are PostgreSQL's. The
+    # SQLite demo database cannot run detection; it says so instead of
+    # failing half-way with a syntax error.
+    if connection.vendor != "postgresql":
+        raise RuntimeError("stuck detection needs PostgreSQL (set DATABASE_URL)")
 
 
 _CASES = StuckCase._meta.db_table
