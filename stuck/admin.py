@@ -123,6 +123,12 @@ class StuckCaseActivityInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Whoever may see the case sees its activity.
+        return request.user.has_perm("stuck.view_stuckcase") or request.user.has_perm(
+            "stuck.work_stuckcase"
+        )
+
 
 class StuckCaseWorkForm(forms.ModelForm):
     """The case page's form: nothing of the case itself is editable."""

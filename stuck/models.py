@@ -122,7 +122,10 @@ class StuckCase(models.Model):
     stuck_since = models.DateTimeField(help_text="when it entered the state")
     age = models.DurationField(help_text="time in the state at the last run")
     sla_breached = models.BooleanField(
-        default=False, help_text="past the payout SLA and not paid, failed or returned"
+        "SLA breached",
+        default=False,
+        help_text="a payout or withdrawal older than the payout SLA, not yet "
+        "paid, failed or returned",
     )
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()

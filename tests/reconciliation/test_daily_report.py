@@ -246,3 +246,22 @@ def test_the_admin_shows_the_report_as_a_readable_page(business, client):
     assert "<td>po-ghost</td>" in body
     assert "missing at the provider" in body
     assert "Open stuck cases" in body
+
+
+def test_the_report_page_shows_utc_times_whatever_the_operator_zone(business, client):
+    from django.urls import reverse
+
+    from tests.factories import make_user
+
+    _build()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    client.cookies["operator_tz"] = "Asia/Tokyo"
+
+    page = client.get(
+        reverse(
+            "admin:reconciliation_dailyreport_change",
+            args=[DailyReport.objects.get().pk],
+        )
+    )
+
+    assert "2026-03-02 00:00 to 2026-03-03 00:00" in page.content.decode()

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from finance.services.deposits import deposit_succeed
 from stuck.models import StuckCase, StuckCaseActivity, StuckRule
-from stuck.services import stuck_detect
+from stuck.services import stuck_case_note, stuck_detect
 from tests.factories import make_deposit, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -193,3 +193,29 @@ def test_a_rule_for_a_state_that_never_waits_is_refused(client):
 
     assert "a payout can wait in: created, processing" in response.content.decode()
     assert not StuckRule.objects.filter(name="paid payouts").exists()
+
+
+def test_the_case_page_shows_the_case_and_its_activity(client, cases):
+    case, _ = cases
+    operator = _operator("work_stuckcase")
+    stuck_case_note(case=case, actor=operator, text="asked the provider")
+    client.force_login(operator)
+
+    page = client.get(reverse("admin:stuck_stuckcase_change", args=[case.pk]))
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert f"deposit {case.item_id}" in body
+    assert "asked the provider" in body
+    assert 'name="acknowledge"' in body
+
+
+def test_searching_by_item_id_finds_the_case(client, cases):
+    case, _ = cases
+    client.force_login(_operator("view_stuckcase"))
+
+    found = client.get(CHANGELIST, {"q": str(case.item_id)}).context["cl"]
+    nonsense = client.get(CHANGELIST, {"q": "abc"})
+
+    assert list(found.queryset) == [case]
+    assert nonsense.status_code == 200
