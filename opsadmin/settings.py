@@ -438,3 +438,11 @@ STUCK_ALERT_NEW_CASES_THRESHOLD = env_int(
 DAILY_REPORT_RECIPIENTS = env_list("DAILY_REPORT_RECIPIENTS", [])
 if PRODUCTION and not DAILY_REPORT_RECIPIENTS:
     raise ImproperlyConfigured("DAILY_REPORT_RECIPIENTS must be set in production")
+# The same schedules as deploy/k8s/cronjobs.yaml, for JOB_SCHEDULER=beat.
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.detect_stuck_finance_jobs"] = job_beat_entry(
+        "detect_stuck_finance_jobs", 300
+    )
+    CELERY_BEAT_SCHEDULE["job.daily_reconciliation_report"] = job_beat_entry(
+        "daily_reconciliation_report", crontab(hour=2, minute=30)
+    )

@@ -76,6 +76,14 @@ class DailyReportResult:
         data["report_date"] = self.report_date.isoformat()
         return data
 
+    @property
+    def counts(self) -> dict:
+        """What the job framework records with the run."""
+        data = self.as_dict()
+        data["emailed_to"] = len(self.emailed_to)
+        del data["content_digest"], data["dry_run"]
+        return data
+
 
 def daily_report_build(
     *,

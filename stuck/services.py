@@ -53,6 +53,13 @@ class DetectionResult:
         data["checked_at"] = self.checked_at.isoformat()
         return data
 
+    @property
+    def counts(self) -> dict:
+        """What the job framework records with the run."""
+        data = self.as_dict()
+        del data["checked_at"], data["dry_run"]
+        return data
+
 
 def stuck_detect(
     *, now: datetime | None = None, dry_run: bool = False

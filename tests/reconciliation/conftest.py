@@ -1,6 +1,8 @@
 """A day of business on 2026-03-02 and the sandbox statement that goes with it."""
 
+import threading
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
@@ -60,3 +62,39 @@ STATEMENT = HEADER + (
     "po-4,payout,900,EUR,settled,2026-03-02T15:00:00Z\n"
     "po-ghost,payout,3000,EUR,settled,2026-03-02T16:00:00Z\n"
 )
+
+
+@pytest.fixture
+def provider_api(settings):
+    """A provider on loopback that serves one statement and records requests."""
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.path == f"/v1/settlements/{DAY}.csv":
+                body, status = STATEMENT.encode(), 200
+            else:
+                body, status = b"not found", 404
+            self.send_response(status)
+            self.send_header("Content-Type", "text/csv; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.PROVIDERS = {
+        "sandbox": {
+            "base_url": f"http://127.0.0.1:{server.server_port}/v1/",
+            "api_key": "sk_test_statement",
+            "webhook_secret": "whsec_unused",
+        }
+    }
+    yield seen
+    server.shutdown()
+    server.server_close()

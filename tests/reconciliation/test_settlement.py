@@ -1,6 +1,4 @@
-import threading
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -66,42 +64,6 @@ def test_the_same_reference_and_type_twice_is_a_duplicate():
 def test_a_statement_without_the_expected_header_is_refused():
     with pytest.raises(StatementError, match="expected 'provider_reference,type"):
         statement_parse("ref,type,amount\n")
-
-
-@pytest.fixture
-def provider_api(settings):
-    """A provider on loopback that serves one statement and records requests."""
-    seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append((self.path, self.headers.get("Authorization")))
-            if self.path == f"/v1/settlements/{DAY}.csv":
-                body, status = STATEMENT.encode(), 200
-            else:
-                body, status = b"not found", 404
-            self.send_response(status)
-            self.send_header("Content-Type", "text/csv; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.PROVIDERS = {
-        "sandbox": {
-            "base_url": f"http://127.0.0.1:{server.server_port}/v1/",
-            "api_key": "sk_test_statement",
-            "webhook_secret": "whsec_unused",
-        }
-    }
-    yield seen
-    server.shutdown()
-    server.server_close()
 
 
 def test_the_statement_is_fetched_from_the_provider_over_http(provider_api):
