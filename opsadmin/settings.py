@@ -428,9 +428,9 @@ SECURITY_CONTENT_SECURITY_POLICY = (
 # --- stuck detection and daily report ---
 INSTALLED_APPS += ["stuck"]
 
-# A detection run that opens more new stuck cases than this is reported as
-# above threshold (DetectionResult.threshold_exceeded): the job framework
-# pages the on-call. A few new cases a run are the operators' daily work.
+# A detection run that opens more new stuck cases than this pages the
+# on-call (stuck/jobs.py). A few new cases a run are the operators' daily
+# work, not a page.
 STUCK_ALERT_NEW_CASES_THRESHOLD = env_int(
     "STUCK_ALERT_NEW_CASES_THRESHOLD", 10, minimum=0
 )

@@ -1,8 +1,9 @@
 """Stuck detection, and what operators do about the cases it opens.
 
-``stuck_detect`` is the scheduled job: it writes only stuck cases, never an
-operation, and leaves alerting to the job framework, which reads
-``DetectionResult.threshold_exceeded``.
+``stuck_detect`` does the scheduled job's work (stuck/jobs.py runs it): it
+writes only stuck cases, never an operation, and raises on failure. It pages
+nobody itself; stuck/jobs.py turns ``DetectionResult.threshold_exceeded``
+into an alert.
 """
 
 import uuid
