@@ -34,6 +34,9 @@ class DailyReportAdmin(admin.ModelAdmin):
     readonly_fields = report_fields
     change_form_template = "admin/reconciliation/dailyreport/change_form.html"
 
+    class Media:
+        css = {"all": ["reconciliation/report.css"]}
+
     def has_add_permission(self, request):
         return False
 
@@ -54,7 +57,7 @@ class DailyReportAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         report = self.get_object(request, object_id)
-        context = {**(extra_context or {})}
+        context = dict(extra_context or {})
         if report is not None:
-            context.update(report=report, **report_sections(report))
+            context = {**context, "report": report, **report_sections(report)}
         return super().change_view(request, object_id, form_url, context)

@@ -21,23 +21,21 @@ from finance.money import format_amount
 from stuck.models import StuckCase, StuckCaseActivity, StuckRule
 from stuck.services import stuck_case_acknowledge, stuck_case_assign, stuck_case_note
 
-# Age bands: label, lower bound, upper bound, badge colour.
+# Age bands: key, label, lower bound, upper bound. Each key is also the
+# badge's colour class in stuck/static/stuck/admin.css.
 AGE_BANDS = [
-    ("under1h", "under 1 hour", timedelta(0), timedelta(hours=1), "#6b7280"),
-    ("1to6h", "1 to 6 hours", timedelta(hours=1), timedelta(hours=6), "#b45309"),
-    ("6to24h", "6 to 24 hours", timedelta(hours=6), timedelta(days=1), "#c2410c"),
-    ("1to3d", "1 to 3 days", timedelta(days=1), timedelta(days=3), "#b91c1c"),
-    ("over3d", "over 3 days", timedelta(days=3), None, "#7f1d1d"),
+    ("under1h", "under 1 hour", timedelta(0), timedelta(hours=1)),
+    ("1to6h", "1 to 6 hours", timedelta(hours=1), timedelta(hours=6)),
+    ("6to24h", "6 to 24 hours", timedelta(hours=6), timedelta(days=1)),
+    ("1to3d", "1 to 3 days", timedelta(days=1), timedelta(days=3)),
+    ("over3d", "over 3 days", timedelta(days=3), None),
 ]
 
 
-def _badge(text: str, colour: str):
-    return format_html(
-        '<span style="background:{};color:#fff;border-radius:3px;'
-        'padding:1px 6px;white-space:nowrap">{}</span>',
-        colour,
-        text,
-    )
+def _badge(text: str, kind: str):
+    # Classes, not style attributes: the admin's Content-Security-Policy
+    # (style-src 'self') drops inline styles.
+    return format_html('<span class="stuck-badge stuck-{}">{}</span>', kind, text)
 
 
 def _human(age: timedelta) -> str:
@@ -87,7 +85,7 @@ class AgeBandFilter(admin.SimpleListFilter):
         return [(key, label) for key, label, *_ in AGE_BANDS]
 
     def queryset(self, request, queryset):
-        for key, _, low, high, _ in AGE_BANDS:
+        for key, _, low, high in AGE_BANDS:
             if self.value() == key:
                 queryset = queryset.filter(age__gte=low)
                 return queryset.filter(age__lt=high) if high else queryset
@@ -183,6 +181,10 @@ class StuckCaseAdmin(admin.ModelAdmin):
         AcknowledgedFilter,
     ]
     list_select_related = ["rule"]
+
+    class Media:
+        css = {"all": ["stuck/admin.css"]}
+
     search_fields = ["=item_id"]
     ordering = ["stuck_since"]
     actions = ["acknowledge_selected", "assign_selected_to_me"]
@@ -267,21 +269,21 @@ class StuckCaseAdmin(admin.ModelAdmin):
     @admin.display(description="age", ordering="age")
     def age_badge(self, case):
         age = case.live_age(timezone.now())
-        colour = next(
-            colour
-            for _, _, low, high, colour in AGE_BANDS
+        band = next(
+            key
+            for key, _, low, high in AGE_BANDS
             if age >= low and (high is None or age < high)
         )
-        return _badge(_human(age), colour)
+        return _badge(_human(age), band)
 
     @admin.display(description="SLA", ordering="sla_breached")
     def sla_badge(self, case):
-        return _badge("SLA breached", "#b91c1c") if case.sla_breached else "-"
+        return _badge("SLA breached", "breach") if case.sla_breached else "-"
 
     @admin.display(description="status", ordering="closed_at")
     def status(self, case):
         if case.closed_at is None:
-            return _badge("reopened" if case.reopen_count else "open", "#1d4ed8")
+            return _badge("reopened" if case.reopen_count else "open", "open")
         return format_html("closed: {}", case.close_reason)
 
     @admin.display(description="assignee")

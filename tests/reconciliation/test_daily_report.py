@@ -9,6 +9,7 @@ from reconciliation.services import (
 )
 from reconciliation.settlement import StatementError
 from stuck.services import stuck_detect
+from tests.conftest import log_in_verified
 from tests.factories import make_deposit
 from tests.reconciliation.conftest import DAY, HEADER, STATEMENT, at
 
@@ -233,7 +234,7 @@ def test_the_admin_shows_the_report_as_a_readable_page(business, client):
     from tests.factories import make_user
 
     _build()
-    client.force_login(make_user(is_staff=True, is_superuser=True))
+    log_in_verified(client, make_user(is_staff=True, is_superuser=True))
     report = DailyReport.objects.get()
 
     listing = client.get(reverse("admin:reconciliation_dailyreport_changelist"))
@@ -254,7 +255,7 @@ def test_the_report_page_shows_utc_times_whatever_the_operator_zone(business, cl
     from tests.factories import make_user
 
     _build()
-    client.force_login(make_user(is_staff=True, is_superuser=True))
+    log_in_verified(client, make_user(is_staff=True, is_superuser=True))
     client.cookies["operator_tz"] = "Asia/Tokyo"
 
     page = client.get(

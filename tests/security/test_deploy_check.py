@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://redis.internal:6379/0",
     "EMAIL_HOST": "smtp.example.com",
     "ALERT_EMAIL_TO": "oncall@example.com",
+    "DAILY_REPORT_RECIPIENTS": "finance-ops@example.com",
     "PROVIDER_CODES": "acme",
     "PROVIDER_ACME_BASE_URL": "https://api.acme.example/",
     "PROVIDER_ACME_API_KEY": "sk_live_example",

@@ -8,6 +8,7 @@ from django.urls import reverse
 from finance.services.deposits import deposit_succeed
 from stuck.models import StuckCase, StuckCaseActivity, StuckRule
 from stuck.services import stuck_case_note, stuck_detect
+from tests.conftest import log_in_verified
 from tests.factories import make_deposit, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -40,18 +41,22 @@ def _operator(*perms):
 
 def test_the_list_shows_open_cases_unless_asked_for_closed_ones(client, cases):
     open_case, closed_case = cases
-    client.force_login(_operator("view_stuckcase"))
+    log_in_verified(client, _operator("view_stuckcase"))
 
     default = client.get(CHANGELIST)
     closed = client.get(CHANGELIST, {"status": "closed"})
 
     assert list(default.context["cl"].queryset) == [open_case]
     assert list(closed.context["cl"].queryset) == [closed_case]
-    assert "SLA" in default.content.decode()
+    # Badges are classes from a stylesheet: the CSP drops inline styles.
+    body = default.content.decode()
+    assert "style-src 'self'" in default["Content-Security-Policy"]
+    assert "stuck/admin.css" in body
+    assert '<span class="stuck-badge stuck-over3d">' in body
 
 
 def test_the_age_band_filter_uses_the_age_at_the_last_run(client, cases):
-    client.force_login(_operator("view_stuckcase"))
+    log_in_verified(client, _operator("view_stuckcase"))
 
     assert client.get(CHANGELIST, {"age": "1to6h"}).context["cl"].result_count == 1
     assert client.get(CHANGELIST, {"age": "over3d"}).context["cl"].result_count == 0
@@ -60,7 +65,7 @@ def test_the_age_band_filter_uses_the_age_at_the_last_run(client, cases):
 def test_an_operator_acknowledges_assigns_and_notes_from_the_case_page(client, cases):
     case, _ = cases
     operator, colleague = _operator("work_stuckcase"), make_user(is_staff=True)
-    client.force_login(operator)
+    log_in_verified(client, operator)
 
     response = client.post(
         reverse("admin:stuck_stuckcase_change", args=[case.pk]),
@@ -90,7 +95,7 @@ def test_an_operator_acknowledges_assigns_and_notes_from_the_case_page(client, c
 
 def test_a_viewer_cannot_work_a_case(client, cases):
     case, _ = cases
-    client.force_login(_operator("view_stuckcase"))
+    log_in_verified(client, _operator("view_stuckcase"))
 
     response = client.post(
         reverse("admin:stuck_stuckcase_change", args=[case.pk]),
@@ -103,7 +108,7 @@ def test_a_viewer_cannot_work_a_case(client, cases):
 
 def test_the_acknowledge_action_reports_what_it_skipped(client, cases):
     open_case, closed_case = cases
-    client.force_login(_operator("work_stuckcase"))
+    log_in_verified(client, _operator("work_stuckcase"))
 
     response = client.post(
         CHANGELIST + "?status=all",
@@ -126,7 +131,7 @@ def test_the_acknowledge_action_reports_what_it_skipped(client, cases):
 def test_a_reopened_case_needs_a_new_acknowledgement(client, cases):
     case, _ = cases
     operator = _operator("work_stuckcase")
-    client.force_login(operator)
+    log_in_verified(client, operator)
     with time_machine.travel(T0 + timedelta(hours=2, minutes=30), tick=False):
         client.post(
             CHANGELIST,
@@ -150,7 +155,7 @@ def test_a_reopened_case_needs_a_new_acknowledgement(client, cases):
 
 def test_a_rule_change_in_the_admin_keeps_who_and_why(client):
     admin_user = make_user(is_staff=True, is_superuser=True)
-    client.force_login(admin_user)
+    log_in_verified(client, admin_user)
     rule = StuckRule.objects.get(name="payout processing")
 
     client.post(
@@ -177,7 +182,7 @@ def test_a_rule_change_in_the_admin_keeps_who_and_why(client):
 
 
 def test_a_rule_for_a_state_that_never_waits_is_refused(client):
-    client.force_login(make_user(is_staff=True, is_superuser=True))
+    log_in_verified(client, make_user(is_staff=True, is_superuser=True))
 
     response = client.post(
         reverse("admin:stuck_stuckrule_add"),
@@ -199,7 +204,7 @@ def test_the_case_page_shows_the_case_and_its_activity(client, cases):
     case, _ = cases
     operator = _operator("work_stuckcase")
     stuck_case_note(case=case, actor=operator, text="asked the provider")
-    client.force_login(operator)
+    log_in_verified(client, operator)
 
     page = client.get(reverse("admin:stuck_stuckcase_change", args=[case.pk]))
 
@@ -212,7 +217,7 @@ def test_the_case_page_shows_the_case_and_its_activity(client, cases):
 
 def test_searching_by_item_id_finds_the_case(client, cases):
     case, _ = cases
-    client.force_login(_operator("view_stuckcase"))
+    log_in_verified(client, _operator("view_stuckcase"))
 
     found = client.get(CHANGELIST, {"q": str(case.item_id)}).context["cl"]
     nonsense = client.get(CHANGELIST, {"q": "abc"})
