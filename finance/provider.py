@@ -192,8 +192,17 @@ class ProviderClient:
 
     def fetch_settlement(self, day: date) -> list[SettlementLine]:
         """The provider's statement of the money it moved on ``day`` (UTC)."""
+        return parse_settlement(self.fetch_settlement_csv(day))
+
+    def fetch_settlement_csv(self, day: date) -> str:
+        """The same statement as the provider's raw CSV text.
+
+        For the daily reconciliation report, which reports each unreadable
+        line instead of refusing the whole file.
+        """
         response = self._call("GET", f"settlements/{day.isoformat()}.csv")
-        return parse_settlement(response.text)
+        response.encoding = response.encoding or "utf-8"
+        return response.text
 
     def _call(
         self,

@@ -542,3 +542,25 @@ PAYOUT_SWEEP_BATCH = env_int("PAYOUT_SWEEP_BATCH", 500, minimum=1)
 # A minute-scale recovery loop, so it stays in beat like the watchdog even
 # with JOB_SCHEDULER=cron.
 CELERY_BEAT_SCHEDULE["job.payout_sweep"] = job_beat_entry("payout_sweep", 60)
+
+# --- stuck detection and daily report ---
+INSTALLED_APPS += ["stuck"]
+
+# A detection run that opens more new stuck cases than this pages the
+# on-call (stuck/jobs.py). A few new cases a run are the operators' daily
+# work, not a page.
+STUCK_ALERT_NEW_CASES_THRESHOLD = env_int(
+    "STUCK_ALERT_NEW_CASES_THRESHOLD", 10, minimum=0
+)
+# Who receives the daily reconciliation report (comma-separated e-mails).
+DAILY_REPORT_RECIPIENTS = env_list("DAILY_REPORT_RECIPIENTS", [])
+if PRODUCTION and not DAILY_REPORT_RECIPIENTS:
+    raise ImproperlyConfigured("DAILY_REPORT_RECIPIENTS must be set in production")
+# The same schedules as deploy/k8s/cronjobs.yaml, for JOB_SCHEDULER=beat.
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.detect_stuck_finance_jobs"] = job_beat_entry(
+        "detect_stuck_finance_jobs", 300
+    )
+    CELERY_BEAT_SCHEDULE["job.daily_reconciliation_report"] = job_beat_entry(
+        "daily_reconciliation_report", crontab(hour=2, minute=30)
+    )

@@ -14,8 +14,10 @@ from django_otp.middleware import is_verified
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from finance.models import WebhookDelivery, WebhookEvent
 from finance.services.customers import customer_create, wallet_open
 from finance.services.deposits import deposit_create, deposit_succeed
+from finance.services.payouts import payout_accept, payout_pay
 from finance.services.withdrawals import payout_create, withdrawal_request
 from security.stepup import VERIFIED_AT_SESSION_KEY
 from waivers.services.register import waiver_approve, waiver_create
@@ -42,10 +44,21 @@ def make_wallet(*, currency="EUR", balance=0, customer=None):
     return wallet
 
 
-def make_deposit(*, wallet=None, amount=10_000, succeed=False, provider="sandbox"):
+def make_deposit(
+    *,
+    wallet=None,
+    amount=10_000,
+    succeed=False,
+    provider="sandbox",
+    provider_reference=None,
+):
     wallet = wallet or make_wallet()
     deposit = deposit_create(
-        wallet=wallet, amount=amount, currency=wallet.currency, provider=provider
+        wallet=wallet,
+        amount=amount,
+        currency=wallet.currency,
+        provider=provider,
+        provider_reference=provider_reference,
     )
     if succeed:
         deposit = deposit_succeed(
@@ -67,9 +80,44 @@ def make_withdrawal(*, wallet=None, amount=5_000, fee=0, provider="sandbox"):
     )
 
 
-def make_payout(*, withdrawal=None, **withdrawal_fields):
+def make_payout(
+    *,
+    withdrawal=None,
+    accept=False,
+    pay=False,
+    provider_reference=None,
+    **withdrawal_fields,
+):
+    """A payout, optionally accepted by the provider and then paid."""
     withdrawal = withdrawal or make_withdrawal(**withdrawal_fields)
-    return payout_create(withdrawal_id=withdrawal.pk, via="test")
+    payout = payout_create(withdrawal_id=withdrawal.pk, via="test")
+    reference = provider_reference or f"prov-payout-{payout.pk}"
+    if accept or pay:
+        payout = payout_accept(
+            payout_id=payout.pk, provider_reference=reference, via="test"
+        )
+    if pay:
+        payout = payout_pay(payout_id=payout.pk, via="test", reason="test paid")
+    return payout
+
+
+def make_webhook_delivery(
+    *, event_id="", outcome="failed", provider="sandbox", applied=False, **fields
+):
+    """A delivery as the webhook view records it; ``applied`` records the event."""
+    delivery = WebhookDelivery.objects.create(
+        provider=provider,
+        event_id=event_id,
+        event_type=fields.pop("event_type", "payout.paid"),
+        outcome=outcome,
+        http_status=fields.pop("http_status", 500 if outcome == "failed" else 200),
+        **fields,
+    )
+    if applied:
+        WebhookEvent.objects.create(
+            provider=provider, event_id=event_id, event_type=delivery.event_type
+        )
+    return delivery
 
 
 def make_user(username=None, **fields):

@@ -56,6 +56,7 @@ def production_env(
         "EMAIL_HOST": "smtp.acme.invalid",
         "EMAIL_HOST_PASSWORD": values["EMAIL_HOST_PASSWORD"],
         "ALERT_EMAIL_TO": "oncall@acme.invalid",
+        "DAILY_REPORT_RECIPIENTS": "finance-ops@acme.invalid",
         "PROVIDER_CODES": "acme",
         "PROVIDER_ACME_BASE_URL": "https://api.acme.invalid/",
         "PROVIDER_ACME_API_KEY": values["PROVIDER_ACME_API_KEY"],
