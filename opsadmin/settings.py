@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "security",
+    "overrides",
 ]
 
 # The sandbox payment provider (sandbox/) answers like a real one over HTTP;
@@ -337,3 +338,16 @@ SECURITY_CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+# --- overrides ---
+# How long an override request waits for its approver before it expires.
+OVERRIDE_REQUEST_TTL_MINUTES = env_int("OVERRIDE_REQUEST_TTL_MINUTES", 120, minimum=5)
+# Where approvers hear of a new request; without it the request is only logged.
+# The alerts app reads the same variable: one definition stays when both merge.
+SLACK_WEBHOOK_URL = env_secret("SLACK_WEBHOOK_URL", "")
+# Prefix for links in notifications, e.g. https://ops.example.com (no slash).
+OVERRIDES_LINK_BASE_URL = env_str("OVERRIDES_LINK_BASE_URL", "")
+CELERY_BEAT_SCHEDULE["overrides-expire-requests"] = {
+    "task": "overrides.tasks.override_requests_expire_task",
+    "schedule": 60.0,
+}
