@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from security.roles import APPROVER, OPERATOR, VIEWER
 from security.services import roles_sync
-from tests.factories import make_staff
+from tests.factories import make_staff, totp_code
 
 
 @pytest.fixture
@@ -47,3 +47,30 @@ def approve_data(override) -> dict:
         "content_hash": override.content_hash,
         "target_version": override.target_version,
     }
+
+
+def request_of(client, user, path="/"):
+    """A request carrying ``client``'s session, as the middleware builds it.
+
+    For calling a service directly with the session a person has in their
+    browser (logged in, verified, step-up age and all).
+    """
+    from django.test import RequestFactory
+    from django_otp.middleware import OTPMiddleware
+
+    request = RequestFactory().post(path)
+    request.session = client.session
+    request.user = user
+    return OTPMiddleware(lambda r: r)(request)
+
+
+def sign_in(client, user, *, steps_ahead: int = 0):
+    """Log in with the password and a code; ``steps_ahead=1`` for a second
+    session of the same user within one 30 s step (a code is accepted once)."""
+    client.force_login(user)
+    response = client.post(
+        reverse("security:verify"),
+        {"token": totp_code(user, steps_ahead=steps_ahead)},
+    )
+    assert response.status_code == 302, "the second factor was not accepted"
+    return client
