@@ -403,11 +403,12 @@ def _execute(override: OverrideRequest, *, actor, now) -> dict:
     preview = chosen.preview(target, override.params, override_id=override.pk)
     ledger_txs = chosen.execute(target, override.params, override=override, actor=actor)
 
-    written = sorted(
-        (posting.account.name, posting.amount)
+    postings = [
+        posting
         for ledger_tx in ledger_txs
-        for posting in ledger_tx.postings.select_related("account")
-    )
+        for posting in ledger_tx.postings.select_related("account").order_by("id")
+    ]
+    written = sorted((posting.account.name, posting.amount) for posting in postings)
     if written != preview.posting_lines():
         raise PreviewMismatch(
             f"override {override.pk}: would write {written}, "
@@ -425,7 +426,14 @@ def _execute(override: OverrideRequest, *, actor, now) -> dict:
             {"id": tx.pk, "key": tx.idempotency_key, "kind": tx.kind}
             for tx in ledger_txs
         ],
-        "postings": [[name, amount] for name, amount in written],
+        "postings": [
+            {
+                "account": posting.account.name,
+                "amount": posting.amount,
+                "currency": posting.currency,
+            }
+            for posting in postings
+        ],
     }
 
 

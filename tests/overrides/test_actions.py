@@ -53,7 +53,10 @@ def _previewed(override):
 
 
 def _written(override):
-    return sorted(tuple(line) for line in override.execution_result["postings"])
+    return sorted(
+        (line["account"], line["amount"])
+        for line in override.execution_result["postings"]
+    )
 
 
 def test_payout_fail_writes_the_release_it_previewed(doer, run):
