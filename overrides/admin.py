@@ -21,7 +21,11 @@ from overrides.actions import ACTIONS, action_get, target_get
 from overrides.errors import ActionNotApplicable, InvalidParams, OverrideError
 from overrides.forms import ApproveForm, CloseForm, SubmitForm, TargetActionForm
 from overrides.models import OverrideRequest
-from overrides.selectors import audit_trail, overrides_per_week
+from overrides.selectors import (
+    audit_trail,
+    overrides_for_target,
+    overrides_per_week,
+)
 from security.stepup import step_up_is_fresh, step_up_redirect
 
 Status = OverrideRequest.Status
@@ -207,6 +211,9 @@ class OverrideRequestAdmin(admin.ModelAdmin):
                 form=submit_form,
                 preview=preview,
                 preview_error=preview_error,
+                earlier=overrides_for_target(chosen_data["target_kind"], target.pk)[
+                    :10
+                ],
             ),
         )
 
@@ -277,15 +284,22 @@ class OverrideRequestAdmin(admin.ModelAdmin):
 
     # --- the approver -------------------------------------------------------
 
-    def _post_only(self, request, permission: str):
+    def _post_only(self, request, object_id, permission: str):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not request.user.has_perm(f"overrides.{permission}"):
+            services.override_attempt_refused(
+                override_id=self._get(request, object_id).pk,
+                actor=request.user,
+                step=permission.removesuffix("_overriderequest"),
+                error=PermissionDenied(f"lacks overrides.{permission}"),
+                request=request,
+            )
             raise PermissionDenied
         return None
 
     def approve_view(self, request, object_id):
-        refused = self._post_only(request, "approve_overriderequest")
+        refused = self._post_only(request, object_id, "approve_overriderequest")
         if refused:
             return refused
         override = self._get(request, object_id)
@@ -311,7 +325,7 @@ class OverrideRequestAdmin(admin.ModelAdmin):
         return self._execute(request, override)
 
     def execute_view(self, request, object_id):
-        refused = self._post_only(request, "approve_overriderequest")
+        refused = self._post_only(request, object_id, "approve_overriderequest")
         if refused:
             return refused
         override = self._get(request, object_id)
@@ -367,7 +381,7 @@ class OverrideRequestAdmin(admin.ModelAdmin):
         )
 
     def _close(self, request, object_id, permission, verb, service, role):
-        refused = self._post_only(request, permission)
+        refused = self._post_only(request, object_id, permission)
         if refused:
             return refused
         override = self._get(request, object_id)

@@ -54,6 +54,12 @@ EXECUTION_ERRORS = (
 )
 
 
+# Attempts that break a rule (the wrong person, a forged or stale binding)
+# are audited; a missing fresh code is the normal way to the step-up prompt
+# and one that lost a race is not an attempt to break anything.
+REFUSALS_WORTH_RECORDING = (NotPermitted, Tampered, TargetMovedOn)
+
+
 def _audit(override, *, actor, step, before=None, after=None, request=None, reason=""):
     audit_record(
         actor=actor,
@@ -88,6 +94,29 @@ def _check_hash(override) -> None:
 def _refuse_unless(user, permission: str, doing: str) -> None:
     if not user.has_perm(f"overrides.{permission}"):
         raise NotPermitted(f"{user} may not {doing} override requests")
+
+
+def override_attempt_refused(
+    *, override_id: int, actor, step: str, error, request=None
+) -> None:
+    """Record, in its own transaction, an attempt the rules turned down."""
+    override = OverrideRequest.objects.filter(pk=override_id).first()
+    if override is None:
+        return
+    _audit(
+        override,
+        actor=actor,
+        step="refused",
+        after={"attempted": step, "status": override.status, "error": str(error)},
+        request=request,
+    )
+    log.warning(
+        "override.refused",
+        override_id=override_id,
+        attempted=step,
+        actor=getattr(actor, "pk", None),
+        error=type(error).__name__,
+    )
 
 
 # --- submit ------------------------------------------------------------------
@@ -246,6 +275,26 @@ def override_request_approve(
        approver is not the doer); no row means someone got there first.
     5. Audit and commit.
     """
+    try:
+        return _approve(
+            override_id,
+            approver=approver,
+            request=request,
+            content_hash=content_hash,
+            target_version=target_version,
+        )
+    except REFUSALS_WORTH_RECORDING as exc:
+        override_attempt_refused(
+            override_id=override_id,
+            actor=approver,
+            step="approve",
+            error=exc,
+            request=request,
+        )
+        raise
+
+
+def _approve(override_id, *, approver, request, content_hash, target_version):
     _refuse_unless(approver, "approve_overriderequest", "approve")
     override = OverrideRequest.objects.get(pk=override_id)
     if override.doer_id == approver.pk:
@@ -323,6 +372,20 @@ def override_request_execute(*, override_id: int, actor, request) -> OverrideReq
     4. Settle: executed with the result, or failed with the error (the
        savepoint is rolled back, so a failure writes no money); audit it.
     """
+    try:
+        return _execute_once(override_id, actor=actor, request=request)
+    except REFUSALS_WORTH_RECORDING as exc:
+        override_attempt_refused(
+            override_id=override_id,
+            actor=actor,
+            step="execute",
+            error=exc,
+            request=request,
+        )
+        raise
+
+
+def _execute_once(override_id, *, actor, request) -> OverrideRequest:
     _refuse_unless(actor, "approve_overriderequest", "execute")
     if not step_up_is_fresh(request):
         raise StepUpRequired("executing needs a fresh code from your authenticator")

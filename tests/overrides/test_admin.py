@@ -113,3 +113,15 @@ def test_the_changelist_links_the_weekly_count(doer):
     )
     assert weekly.status_code == 200
     assert len(weekly.context["weeks"]) == 12
+
+
+def test_a_new_request_shows_the_earlier_ones_for_the_same_target(doer):
+    payout = make_stuck_payout()
+    earlier = make_override(target=payout, doer=doer)
+    client = log_in(Client(), doer)
+
+    page = client.get(
+        reverse(ADD) + f"?target_kind=payout&target_id={payout.pk}&action=payout_fail"
+    )
+
+    assert list(page.context["earlier"]) == [earlier]

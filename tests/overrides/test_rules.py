@@ -61,6 +61,8 @@ def test_it_refuses_self_approval_even_to_someone_holding_both_roles(roles):
     assert _status(override) == "submitted"
     assert not _release_written(payout)
     assert not AuditEntry.objects.filter(action="override.approved").exists()
+    refused = AuditEntry.objects.get(action="override.refused")
+    assert (refused.actor, refused.after["attempted"]) == (both, "approve")
 
 
 def test_the_service_refuses_self_approval_whatever_the_page(roles):
@@ -102,6 +104,9 @@ def test_it_refuses_approval_by_a_user_without_the_approver_role(roles, doer, ro
     assert response.status_code == 403
     assert _status(override) == "submitted"
     assert not _release_written(payout)
+    assert AuditEntry.objects.get(action="override.refused").after["error"] == (
+        "lacks overrides.approve_overriderequest"
+    )
 
 
 def test_the_service_refuses_an_approver_without_the_role(roles, doer):
