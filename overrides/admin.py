@@ -32,6 +32,7 @@ Status = OverrideRequest.Status
 
 
 def _target_admin_url(kind: str, pk: int) -> str | None:
+    """The operation's admin page, once finance registers one (None until then)."""
     try:
         return reverse(f"admin:finance_{kind}_change", args=[pk])
     except NoReverseMatch:

@@ -87,7 +87,12 @@ def overrides_for_target(kind: str, pk: int):
 
 
 def new_override_url(target) -> str:
-    """Where a target's admin page links "Request an override"."""
+    """Where a target's admin page links "Request an override".
+
+    Finance registers no admin pages on this branch, so nothing links here
+    yet: the operation admins add the link (and ``overrides_for_target``
+    for the operation's own list of requests) when they arrive.
+    """
     kind = type(target).__name__.lower()
     add = reverse("admin:overrides_overriderequest_add")
     return f"{add}?target_kind={kind}&target_id={target.pk}"

@@ -61,8 +61,16 @@ def chromium():
             connection.close()
 
 
-def _log_in(browser, base_url, user, *, steps_ahead=0):
+def _log_in(browser, base_url, user, *, violations, steps_ahead=0):
     page = browser.new_context().new_page()
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     page.goto(f"{base_url}/admin/login/?next=/admin/")
     page.fill("#id_username", user.username)
     page.fill("#id_password", PASSWORD)
@@ -103,13 +111,14 @@ def test_a_request_goes_from_doer_to_approver_to_the_ledger(live_server, monkeyp
     assert Wallet.objects.get(pk=payout.wallet_id).balance == 5_150
     assert Payout.history.filter(id=payout.pk).first().history_user == approver
     assert audit_chain_verify().intact
+    assert seen["violations"] == []
 
 
 def _walk_through(browser, base, doer, approver, payout) -> dict:
-    seen = {}
+    seen: dict = {"violations": []}
 
     # The doer picks the payout and the action, previews, submits.
-    doer_page = _log_in(browser, base, doer)
+    doer_page = _log_in(browser, base, doer, violations=seen["violations"])
     doer_page.goto(f"{base}/admin/overrides/overriderequest/add/")
     doer_page.select_option("#id_target_kind", "payout")
     doer_page.fill("#id_target_id", str(payout.pk))
@@ -125,7 +134,7 @@ def _walk_through(browser, base, doer, approver, payout) -> dict:
     override = OverrideRequest.objects.get()
 
     # The approver reviews what will happen, then approves with a fresh code.
-    approver_page = _log_in(browser, base, approver)
+    approver_page = _log_in(browser, base, approver, violations=seen["violations"])
     _make_stale(approver_page)
     approver_page.goto(f"{base}/admin/overrides/overriderequest/{override.pk}/change/")
     seen["preview"] = approver_page.inner_text("#override-preview")
