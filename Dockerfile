@@ -10,7 +10,7 @@ COPY . .
 # collectstatic needs settings, not secrets: give it throwaway values.
 RUN SECRET_KEY=collectstatic-only-$(head -c 48 /dev/urandom | base64 | tr -d '/+=') \
     DATABASE_URL=sqlite:////tmp/none REDIS_URL=redis://localhost EMAIL_HOST=localhost \
-    ALLOWED_HOSTS=localhost PROVIDER_CODES= \
+    ALLOWED_HOSTS=localhost PROVIDER_CODES= ALERT_EMAIL_TO=nobody@localhost \
     python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 10001 opsadmin

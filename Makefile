@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opsadmin
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test lint check
+.PHONY: install demo test lint check audit
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy finance
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# Known vulnerabilities in the locked dependencies: pip-audit where PyPI
+# answers, the local PyPA advisory database for the rest (security/depscan.py).
+audit: install
+	$(BIN)/python -m security.depscan
 
 # Rebuild the lock files after a change to pyproject.toml.
 lock:

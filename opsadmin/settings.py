@@ -310,6 +310,89 @@ LOG_LEVEL = env_choice(
 )
 LOGGING = build_logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
 
+# --- jobs and alerts ---
+# Scheduled jobs (jobs/): declared in each app's ``jobs`` module, run by beat
+# or by a Kubernetes CronJob (JOB_SCHEDULER=cron leaves them out of beat;
+# deploy/k8s/). Alerts (alerts/): PagerDuty, Slack, e-mail as the fallback.
+# See docs/runbook.md, "Scheduled jobs".
+import os  # noqa: E402
+
+from celery.schedules import crontab  # noqa: E402
+
+from jobs.beat import job_beat_entry  # noqa: E402
+
+INSTALLED_APPS += ["jobs", "alerts"]
+
+JOB_SCHEDULER = env_choice("JOB_SCHEDULER", ["beat", "cron"], default="beat")
+# A dead run's lock lapses after this long; the holder renews it every third.
+JOB_LOCK_TTL_SECONDS = env_int("JOB_LOCK_TTL_SECONDS", 60, minimum=5)
+
+
+def _heartbeat_urls() -> dict[str, str]:
+    """JOB_HEARTBEAT_URL_<JOB NAME> for each job an outside monitor watches."""
+    prefix = "JOB_HEARTBEAT_URL_"
+    urls = {}
+    for variable in os.environ:
+        if variable.startswith(prefix):
+            url = env_str(variable, "")
+            if url and not url.startswith(("https://", "http://")):
+                raise ImproperlyConfigured(f"{variable} must be an http(s) URL")
+            if url:
+                urls[variable.removeprefix(prefix).lower()] = url
+    return urls
+
+
+JOB_HEARTBEAT_URLS = _heartbeat_urls()
+
+SLACK_WEBHOOK_URL = env_secret("SLACK_WEBHOOK_URL", "")
+PAGERDUTY_ROUTING_KEY = env_secret("PAGERDUTY_ROUTING_KEY", "")
+PAGERDUTY_EVENTS_URL = env_str(
+    "PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue"
+)
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO", [] if PRODUCTION else ["oncall@localhost"])
+if PRODUCTION and not ALERT_EMAIL_TO:
+    raise ImproperlyConfigured(
+        "ALERT_EMAIL_TO must be set in production: it is where alerts go "
+        "when PagerDuty and Slack cannot be reached"
+    )
+# Which channels a route notifies; unconfigured channels are left out, and a
+# route with none left goes to e-mail.
+ALERT_ROUTES = {
+    "page": ["pagerduty", "slack"],
+    "chat": ["slack"],
+    "email": ["email"],
+}
+ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 5, minimum=1)
+ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
+ALERT_RETRY_MAX_SECONDS = env_int("ALERT_RETRY_MAX_SECONDS", 900, minimum=1)
+ALERT_CONNECT_TIMEOUT = env_int("ALERT_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
+ALERT_READ_TIMEOUT = env_int("ALERT_READ_TIMEOUT_SECONDS", 10, minimum=1)
+
+RETENTION_DAYS = {
+    name: env_int(f"RETENTION_{name.upper()}_DAYS", days, minimum=1)
+    for name, days in {
+        "job_run_logs": 14,
+        "job_runs": 90,
+        "webhook_payloads": 30,
+        "alert_deliveries": 90,
+        "alerts": 180,
+        "stuck_cases": 180,
+    }.items()
+}
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+
+CELERY_BEAT_SCHEDULE["alerts.sweep"] = {
+    "task": "alerts.sweep",
+    "schedule": 60,
+    "options": {"expires": 60},
+}
+CELERY_BEAT_SCHEDULE["job.jobs_watchdog"] = job_beat_entry("jobs_watchdog", 60)
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.retention_purge"] = job_beat_entry(
+        "retention_purge", crontab(hour=3, minute=17)
+    )
+
+
 # --- security ---
 # Every login goes through the throttled backend (security/backends.py).
 AUTHENTICATION_BACKENDS = ["security.backends.ThrottledModelBackend"]
@@ -330,6 +413,10 @@ SECURITY_BACKUP_CODE_COUNT = 10
 SECURITY_DORMANT_DAYS = env_int("SECURITY_DORMANT_DAYS", 90, minimum=1)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "opsadmin")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# A history "revert" saves an old version straight onto the row, past the
+# services, their state machines and their audit entries (it could restore
+# a superuser flag): no admin offers it.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 # Our own pages load scripts, styles and images only from our origin; the
 # enrolment QR code is inline SVG, drawn on the server.
 SECURITY_CONTENT_SECURITY_POLICY = (
@@ -342,9 +429,8 @@ SECURITY_CONTENT_SECURITY_POLICY = (
 # --- overrides ---
 # How long an override request waits for its approver before it expires.
 OVERRIDE_REQUEST_TTL_MINUTES = env_int("OVERRIDE_REQUEST_TTL_MINUTES", 120, minimum=5)
-# Where approvers hear of a new request; without it the request is only logged.
-# The alerts app reads the same variable: one definition stays when both merge.
-SLACK_WEBHOOK_URL = env_secret("SLACK_WEBHOOK_URL", "")
+# Approvers hear of a new request through SLACK_WEBHOOK_URL (read in the
+# jobs and alerts block above); without it the request is only logged.
 # Prefix for links in notifications, e.g. https://ops.example.com (no slash).
 OVERRIDES_LINK_BASE_URL = env_str("OVERRIDES_LINK_BASE_URL", "")
 CELERY_BEAT_SCHEDULE["overrides-expire-requests"] = {

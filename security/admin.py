@@ -9,6 +9,7 @@ superuser flags; superuser is granted from the command line only
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -92,7 +93,7 @@ class BackupCodeDeviceAdmin(ReadOnlyAdmin):
 class RoleGroupAdmin(ReadOnlyAdmin):
     """Roles are defined in code (security/roles.py, <app>/roles.py)."""
 
-    fields = list_display = ("name", "permission_list")
+    fields = ("name", "permission_list")
     list_display = ("name",)
 
     @admin.display(description="permissions")
@@ -290,9 +291,7 @@ class StaffUserAdmin(StepUpAdminMixin, SimpleHistoryAdmin, UserAdmin):
                     "opts": self.opts,
                     "users": queryset,
                     "form": form,
-                    "selected": request.POST.getlist(
-                        admin.helpers.ACTION_CHECKBOX_NAME
-                    ),
+                    "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
                 },
             )
         done, skipped = [], []

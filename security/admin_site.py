@@ -7,17 +7,21 @@
 - The access review page, linked from the index under Security.
 """
 
+import structlog
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.urls import path, reverse
 
 from security import throttle
 
+log = structlog.get_logger(__name__)
+
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
     def clean(self):
         username = self.data.get("username", "")
         if throttle.is_locked(username=username, request=self.request):
+            log.warning("security.login_refused_throttled", username=username[:150])
             raise ValidationError(
                 "Too many failed attempts for this account or from this "
                 "address. Try again later.",

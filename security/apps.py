@@ -8,4 +8,4 @@ class SecurityConfig(AppConfig):
     def ready(self):
         # Login and login-failure receivers: auditing and throttling for every
         # way into the site, whichever view called authenticate().
-        from security import signals  # noqa: F401
+        from security import checks, signals  # noqa: F401

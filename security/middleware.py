@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django_otp import user_has_device
@@ -31,8 +32,11 @@ class AdminSecondFactorMiddleware:
     The site itself refuses unverified users too (``has_permission``); this
     is the outer wall and the one that sends people to enrol or verify.
 
-    It also writes the audit trail of break-glass use: every admin request
-    of a superuser.
+    It also refuses POSTs to simple-history's version pages (see below) and
+    writes the audit trail of break-glass use: every admin request of a
+    superuser. Superuser power used outside the web (``manage.py shell``)
+    is not seen here; that needs shell access to production, which the
+    deployment grants separately.
     """
 
     def __init__(self, get_response):
@@ -52,6 +56,13 @@ class AdminSecondFactorMiddleware:
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not user.is_verified():
             return second_factor_redirect(request)
+        if request.method == "POST" and match.url_name.endswith("_simple_history"):
+            # simple-history's version page saves its form on POST whatever
+            # SIMPLE_HISTORY_REVERT_DISABLED says, with the old version's
+            # values in every read-only field (a superuser flag included):
+            # a write past the services, step-up and audit. Refused here
+            # for every ModelAdmin of every app.
+            raise PermissionDenied("history versions are read-only")
         if user.is_superuser and match.url_name not in _UNAUDITED_ADMIN_VIEWS:
             audit_record(
                 actor=user,

@@ -89,7 +89,9 @@ class BackupCodeDevice(ThrottlingMixin, Device):
         """
         self.codes.all().delete()
         plain = [
-            "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(16))
+            "".join(
+                secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(BACKUP_CODE_LENGTH)
+            )
             for _ in range(count)
         ]
         BackupCode.objects.bulk_create(

@@ -65,7 +65,7 @@ class Grant:
 
 def declared_grants() -> list[Grant]:
     """Every grant of every installed app's ``roles.py``, in app order."""
-    grants = []
+    grants: list[Grant] = []
     for config in apps.get_app_configs():
         module_name = f"{config.name}.roles"
         if find_spec(module_name) is None:

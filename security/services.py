@@ -85,7 +85,10 @@ def user_set_roles(*, user, roles: list[str], actor, reason: str, request=None):
     """Give ``user`` exactly ``roles``; staff status follows (any role = staff).
 
     A second person decides: nobody changes their own roles. A pair of roles
-    that breaks separation of duties is refused.
+    that breaks separation of duties is refused. One Security admin can
+    still create a second account and grant it roles; both steps are in the
+    audit log and the access review, and a four-eyes approval of role grants
+    (as overrides will have for money) would close it.
     """
     unknown = set(roles) - set(ROLES)
     if unknown:
@@ -134,7 +137,14 @@ def user_set_roles(*, user, roles: list[str], actor, reason: str, request=None):
 
 
 def mfa_enrolment_device(*, user) -> TOTPDevice:
-    """The unconfirmed TOTP device this user is enrolling (created on first call)."""
+    """The unconfirmed TOTP device this user is enrolling (created on first call).
+
+    Enrolment trusts the password alone: whoever first logs in with a new
+    account's password binds its second factor. Acceptable while accounts
+    are created by a Security admin who hands the password over directly
+    and the user enrols at once; a one-time enrolment link issued by the
+    Security admin would close the gap.
+    """
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         device = TOTPDevice.objects.create(
@@ -187,9 +197,14 @@ def mfa_verify(*, user, token: str, request, purpose: str = "login") -> bool:
     if throttle.is_locked(username=username, request=request):
         log.warning("security.otp_refused_throttled", username=username)
         return False
+    # Digits go to the authenticator app, anything else to the backup codes:
+    # a code tried on the wrong kind of device would count as its failure.
+    wants_backup_code = not token.strip().isdigit()
     with transaction.atomic():
         device = None
         for candidate in devices_for_user(user, confirmed=True, for_verify=True):
+            if isinstance(candidate, BackupCodeDevice) != wants_backup_code:
+                continue
             if candidate.verify_token(token):
                 device = candidate
                 break

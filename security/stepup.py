@@ -24,6 +24,12 @@ Stable API for other apps::
     class FlagAdmin(StepUpAdminMixin, admin.ModelAdmin):
         ...                                 # every add/change/delete POST
 
+    @method_decorator(step_up_required, name="dispatch")
+    class CloseWaiverView(View): ...        # a class-based view
+
+    @method_decorator(step_up_required)     # a custom ModelAdmin view method
+    def approve_view(self, request, object_id): ...
+
 ``step_up_is_fresh(request)`` answers the question without redirecting, for
 code that wants to decide itself.
 """

@@ -12,6 +12,7 @@ import qrcode
 import qrcode.image.svg
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
@@ -51,7 +52,13 @@ def _next_url(request) -> str:
 
 
 def _context(request, **extra):
-    return {**admin.site.each_context(request), "next": _next_url(request), **extra}
+    return {
+        **admin.site.each_context(request),
+        # No navigation: nothing behind the wall is reachable from here.
+        "is_nav_sidebar_enabled": False,
+        "next": _next_url(request),
+        **extra,
+    }
 
 
 def _staff_or_login(request):
@@ -108,6 +115,7 @@ def enrol(request):
         )
     device = services.mfa_enrolment_device(user=request.user)
     form = CodeForm(request.POST or None)
+    form.fields["token"].help_text = "The 6 digits the app shows now."
     if form.is_valid():
         codes = services.mfa_enrol_confirm(
             user=request.user, token=form.cleaned_data["token"], request=request
@@ -166,6 +174,13 @@ def step_up(request):
         "security/step_up.html",
         _context(request, form=form, title="Confirm it is you"),
     )
+
+
+@require_http_methods(["POST"])
+def logout(request):
+    """Log out before the second factor: the admin logout needs a verified session."""
+    auth_logout(request)
+    return HttpResponseRedirect(reverse("admin:login"))
 
 
 def access_review_page(request):

@@ -73,6 +73,24 @@ def make_user(username=None, **fields):
     )
 
 
+def make_job_run(*, job="nightly", outcome="success", started_at=None, **fields):
+    from django.utils import timezone
+
+    from jobs.models import JobRun
+
+    started_at = started_at or timezone.now()
+    values = {
+        "trigger": JobRun.Trigger.BEAT,
+        "host": "worker-1",
+        "pid": 4242,
+        "finished_at": None if outcome == JobRun.Outcome.RUNNING else started_at,
+    }
+    values.update(fields)
+    return JobRun.objects.create(
+        job=job, outcome=outcome, started_at=started_at, **values
+    )
+
+
 def make_staff(*, roles=(), superuser=False, enrolled=True, **fields):
     """A staff user holding ``roles`` (groups must exist: sync the roles first),
     with a confirmed TOTP device unless ``enrolled=False``."""

@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from security.roles import APPROVER, OPERATOR, VIEWER
 from security.services import roles_sync
-from tests.factories import make_staff, totp_code
+from tests.factories import make_staff
 
 
 @pytest.fixture
@@ -62,15 +62,3 @@ def request_of(client, user, path="/"):
     request.session = client.session
     request.user = user
     return OTPMiddleware(lambda r: r)(request)
-
-
-def sign_in(client, user, *, steps_ahead: int = 0):
-    """Log in with the password and a code; ``steps_ahead=1`` for a second
-    session of the same user within one 30 s step (a code is accepted once)."""
-    client.force_login(user)
-    response = client.post(
-        reverse("security:verify"),
-        {"token": totp_code(user, steps_ahead=steps_ahead)},
-    )
-    assert response.status_code == 302, "the second factor was not accepted"
-    return client

@@ -13,6 +13,7 @@ from overrides.actions import ACTIONS, target_get
 from overrides.errors import ActionNotApplicable, InvalidParams, UnknownAction
 from overrides.models import OverrideRequest
 from overrides.services import override_request_approve, override_request_execute
+from tests.conftest import log_in_verified as log_in
 from tests.factories import (
     make_deposit,
     make_override,
@@ -20,7 +21,6 @@ from tests.factories import (
     make_wallet,
 )
 from tests.overrides.conftest import approve_data, request_of
-from tests.security.conftest import log_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

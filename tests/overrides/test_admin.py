@@ -7,9 +7,9 @@ from django.urls import reverse
 
 from security.models import AuditEntry
 from security.roles import APPROVER, OPERATOR, VIEWER
+from tests.conftest import log_in_verified as log_in
 from tests.factories import make_override, make_stuck_payout
 from tests.overrides.conftest import detail_url
-from tests.security.conftest import log_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -19,8 +19,9 @@ from overrides.models import OverrideRequest
 from overrides.services import override_request_approve
 from security.models import AuditEntry
 from security.roles import APPROVER
+from tests.conftest import log_in_verified as log_in
 from tests.factories import make_override, make_staff, make_stuck_payout
-from tests.overrides.conftest import approve_data, approve_url, request_of, sign_in
+from tests.overrides.conftest import approve_data, approve_url, request_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -107,8 +108,8 @@ def _executions(override, payout):
 def test_two_approvers_at_once_execute_it_exactly_once(doer):
     payout = make_stuck_payout()
     override = make_override(target=payout, doer=doer)
-    first = sign_in(Client(), make_staff(roles=[APPROVER]))
-    second = sign_in(Client(), make_staff(roles=[APPROVER]))
+    first = log_in(Client(), make_staff(roles=[APPROVER]))
+    second = log_in(Client(), make_staff(roles=[APPROVER]))
     url, data = approve_url(override), approve_data(override)
 
     with row_locked("overrides_overriderequest", override.pk):
@@ -130,8 +131,8 @@ def test_two_approvers_at_once_execute_it_exactly_once(doer):
 def test_two_executions_of_one_approval_run_it_exactly_once(doer, approver):
     payout = make_stuck_payout()
     override = make_override(target=payout, doer=doer)
-    tab = sign_in(Client(), approver)
-    other_tab = sign_in(Client(), approver, steps_ahead=1)
+    tab = log_in(Client(), approver)
+    other_tab = log_in(Client(), approver, steps_ahead=1)
     override_request_approve(
         override_id=override.pk,
         approver=approver,

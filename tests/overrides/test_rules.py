@@ -22,9 +22,9 @@ from overrides.services import (
 )
 from security.models import AuditEntry
 from security.roles import APPROVER, OPERATOR
+from tests.conftest import log_in_verified as log_in
 from tests.factories import make_override, make_staff, make_stuck_payout, totp_code
 from tests.overrides.conftest import approve_data, approve_url, request_of
-from tests.security.conftest import log_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -6,9 +6,9 @@ from overrides.models import OverrideRequest
 from overrides.services import override_request_approve
 from overrides.tasks import override_requests_expire_task
 from security.models import AuditEntry
+from tests.conftest import log_in_verified as log_in
 from tests.factories import make_override, make_stuck_payout
 from tests.overrides.conftest import approve_data, request_of
-from tests.security.conftest import log_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

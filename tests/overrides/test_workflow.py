@@ -7,9 +7,9 @@ from django.urls import reverse
 from finance.models import LedgerTransaction, Payout, Wallet, Withdrawal
 from overrides.models import OverrideRequest
 from security.models import AuditEntry
+from tests.conftest import log_in_verified as log_in
 from tests.factories import make_override, make_stuck_payout
 from tests.overrides.conftest import approve_data, approve_url, detail_url
-from tests.security.conftest import log_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -1,8 +1,7 @@
 import pytest
-from django.urls import reverse
 
 from security.services import roles_sync
-from tests.factories import totp_code
+from tests.conftest import log_in_verified
 
 
 @pytest.fixture
@@ -10,17 +9,7 @@ def roles(db):
     roles_sync(apply=True)
 
 
-def log_in(client, user):
-    """Log in with the password and then a code, as a person would."""
-    client.force_login(user)
-    response = client.post(reverse("security:verify"), {"token": totp_code(user)})
-    assert response.status_code == 302, "the second factor was not accepted"
-    return client
-
-
-@pytest.fixture
-def verified_client(client):
-    return lambda user: log_in(client, user)
+log_in = log_in_verified
 
 
 @pytest.fixture(autouse=True)

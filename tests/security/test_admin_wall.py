@@ -139,3 +139,29 @@ def test_it_keeps_non_staff_users_out_even_with_a_device(client):
     response = client.get(reverse("admin:index"))
 
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_shared_admin_client_fixture_is_past_the_wall(admin_client):
+    assert admin_client.get(reverse("admin:index")).status_code == 200
+
+
+def test_no_history_version_page_accepts_a_post(client):
+    log_in(client, make_staff(superuser=True))
+    # A demoted superuser: its first version still has the flag set.
+    target = make_staff(username="demoted", superuser=True)
+    old_version = target.history.earliest()
+    target.is_superuser = False
+    target.save()
+    history_pages = [url for url in admin_urls() if "/history/1/" in url]
+    assert history_pages
+
+    for url in history_pages:
+        assert client.post(url, {}).status_code == 403, url
+    url = reverse(
+        "admin:auth_user_simple_history", args=[target.pk, old_version.history_id]
+    )
+    response = client.post(url, {"username": "demoted", "is_active": "on"})
+
+    assert response.status_code == 403
+    target.refresh_from_db()
+    assert not target.is_superuser

@@ -149,3 +149,12 @@ def test_it_refuses_a_code_replayed_within_its_time_step(client):
         response = client.post(reverse("security:verify"), {"token": code})
 
     assert response.status_code == 200
+
+
+def test_a_user_stopped_at_the_wall_can_log_out(client):
+    client.force_login(make_staff())
+
+    response = client.post(reverse("security:logout"))
+
+    assert response["Location"] == reverse("admin:login")
+    assert "_auth_user_id" not in client.session

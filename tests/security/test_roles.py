@@ -113,6 +113,8 @@ def test_a_viewer_is_offered_no_admin_action_that_changes_anything(roles):
     request = _viewer_request(make_staff(roles=[VIEWER]))
 
     for model, model_admin in admin.site._registry.items():
+        if not model_admin.has_view_or_change_permission(request):
+            continue  # the changelist, and so its actions, are out of reach
         for name, (func, _, _) in model_admin.get_actions(request).items():
             # An action a Viewer may run must say it only reads.
             assert getattr(func, "allowed_permissions", ()) == ("view",), (model, name)

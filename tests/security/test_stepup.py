@@ -149,3 +149,21 @@ def test_a_stale_password_form_is_not_kept_for_replay(client, security_admin):
 
     assert prompt["Location"].startswith(reverse("security:step_up"))
     assert "security_step_up_pending" not in client.session
+
+
+def test_a_stale_session_is_asked_for_a_code_before_the_user_form(
+    client, security_admin
+):
+    user = make_staff(roles=[VIEWER])
+    url = reverse("admin:auth_user_change", args=[user.pk])
+    with time_machine.travel(LOGIN_TIME, tick=False):
+        log_in(client, security_admin)
+        assert client.get(url).status_code == 200
+    with time_machine.travel(STALE_TIME, tick=False):
+        prompt = client.get(url)
+        back = client.post(prompt["Location"], {"token": totp_code(security_admin)})
+        again = client.get(back["Location"])
+
+    assert prompt["Location"].startswith(reverse("security:step_up"))
+    assert back["Location"] == url
+    assert again.status_code == 200

@@ -1,0 +1,64 @@
+"""Deployment checks of our own, run by ``manage.py check --deploy``.
+
+Django checks HSTS, cookies, SSL redirect and framing; it knows nothing of a
+Content-Security-Policy or of our second-factor wall, so we check those.
+"""
+
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+_REQUIRED_DIRECTIVES = ("default-src", "frame-ancestors", "object-src", "base-uri")
+_AFTER_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+@register(Tags.security, deploy=True)
+def check_content_security_policy(app_configs, **kwargs):
+    if "security.middleware.ContentSecurityPolicyMiddleware" not in settings.MIDDLEWARE:
+        return [
+            Warning(
+                "No Content-Security-Policy header is sent.",
+                hint="Add security.middleware.ContentSecurityPolicyMiddleware.",
+                id="security.W001",
+            )
+        ]
+    policy = settings.SECURITY_CONTENT_SECURITY_POLICY
+    missing = [d for d in _REQUIRED_DIRECTIVES if d not in policy]
+    unsafe = [word for word in ("'unsafe-inline'", "'unsafe-eval'") if word in policy]
+    if missing or unsafe:
+        return [
+            Warning(
+                "SECURITY_CONTENT_SECURITY_POLICY is too weak.",
+                hint=f"missing {missing}, allows {unsafe}",
+                id="security.W002",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_second_factor_wall(app_configs, **kwargs):
+    middleware = list(settings.MIDDLEWARE)
+    wanted = [
+        _AFTER_AUTH,
+        "django_otp.middleware.OTPMiddleware",
+        "security.middleware.AdminSecondFactorMiddleware",
+    ]
+    positions = [middleware.index(m) if m in middleware else -1 for m in wanted]
+    if -1 in positions or positions != sorted(positions):
+        return [
+            Warning(
+                "The admin's second-factor wall is not installed in order.",
+                hint=f"MIDDLEWARE needs, in this order: {', '.join(wanted)}",
+                id="security.W003",
+            )
+        ]
+    if settings.AUTHENTICATION_BACKENDS != ["security.backends.ThrottledModelBackend"]:
+        return [
+            Warning(
+                "Logins are not throttled.",
+                hint="AUTHENTICATION_BACKENDS = "
+                "['security.backends.ThrottledModelBackend']",
+                id="security.W004",
+            )
+        ]
+    return []

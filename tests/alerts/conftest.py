@@ -1,0 +1,1 @@
+from tests.http_receiver import committed, receiver  # noqa: F401
