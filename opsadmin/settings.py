@@ -433,7 +433,7 @@ OVERRIDE_REQUEST_TTL_MINUTES = env_int("OVERRIDE_REQUEST_TTL_MINUTES", 120, mini
 # jobs and alerts block above); without it the request is only logged.
 # Prefix for links in notifications, e.g. https://ops.example.com (no slash).
 OVERRIDES_LINK_BASE_URL = env_str("OVERRIDES_LINK_BASE_URL", "")
-CELERY_BEAT_SCHEDULE["overrides-expire-requests"] = {
-    "task": "overrides.tasks.override_requests_expire_task",
-    "schedule": 60.0,
-}
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.override_requests_expire"] = job_beat_entry(
+        "override_requests_expire", 60
+    )

@@ -1,12 +1,15 @@
 """Telling the approvers that a request waits for them.
 
 A narrow adapter: it posts to the Slack incoming webhook in
-``settings.SLACK_WEBHOOK_URL`` when one is set and only logs otherwise.
-It stands in for the alerts app (retries, paging, e-mail fallback), which
-is built on another branch; when the two meet, ``notify_approvers`` should
-hand its message to the alerts API instead, and "the approvers" should
-become the on-call Approver of the incidents app's rotation. Until then
-the message goes to the channel where the Approver role listens.
+``settings.SLACK_WEBHOOK_URL`` when one is set and only logs otherwise;
+the Celery task retries it a few times. What it lacks is what the alerts
+app does (durable deliveries, a sweeper, paging, the e-mail fallback): a
+submission whose notification task is lost (broker down at commit) tells
+nobody but the log. Handing the message to ``alerts.services.notify`` (or
+``alert_trigger`` on the "page" route, keyed by the request, resolved when
+it settles) closes that gap; it was left to the merge by agreement, so the
+two apps' owners see it happen. "The approvers" is the channel where the
+Approver role listens until the incidents app can name the on-call Approver.
 """
 
 import requests

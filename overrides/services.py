@@ -580,8 +580,12 @@ def _expire(override, *, now) -> bool:
     return claimed
 
 
-def override_requests_expire(*, now=None) -> int:
-    """Expire every open request past its deadline; safe to run concurrently."""
+def override_requests_expire(*, now=None) -> dict[str, int]:
+    """Expire every open request past its deadline; safe to run concurrently.
+
+    The scheduled job ``override_requests_expire`` (overrides/jobs.py) runs
+    it every minute; the counts it returns are the run's result.
+    """
     now = now or timezone.now()
     due = OverrideRequest.objects.filter(
         status__in=OverrideRequest.OPEN, expires_at__lte=now
@@ -589,4 +593,4 @@ def override_requests_expire(*, now=None) -> int:
     expired = sum(_expire(override, now=now) for override in due)
     if expired:
         log.info("override.expired_batch", count=expired)
-    return expired
+    return {"expired": expired}

@@ -5,7 +5,6 @@ from celery import shared_task
 
 from overrides.models import OverrideRequest
 from overrides.notifications import NotificationFailed, notify_approvers
-from overrides.services import override_requests_expire
 
 log = structlog.get_logger(__name__)
 
@@ -23,9 +22,3 @@ def override_notify_approvers(override_id: int) -> None:
         log.info("override.notify_skipped", override_id=override_id)
         return
     notify_approvers(override)
-
-
-@shared_task
-def override_requests_expire_task() -> int:
-    """Run by beat every minute: expire requests past their deadline."""
-    return override_requests_expire()
