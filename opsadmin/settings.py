@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "security",
+    "overrides",
 ]
 
 # The sandbox payment provider (sandbox/) answers like a real one over HTTP;
@@ -563,4 +564,16 @@ if JOB_SCHEDULER == "beat":
     )
     CELERY_BEAT_SCHEDULE["job.daily_reconciliation_report"] = job_beat_entry(
         "daily_reconciliation_report", crontab(hour=2, minute=30)
+    )
+
+# --- overrides ---
+# How long an override request waits for its approver before it expires.
+OVERRIDE_REQUEST_TTL_MINUTES = env_int("OVERRIDE_REQUEST_TTL_MINUTES", 120, minimum=5)
+# Approvers hear of a new request through SLACK_WEBHOOK_URL (read in the
+# jobs and alerts block above); without it the request is only logged.
+# Prefix for links in notifications, e.g. https://ops.example.com (no slash).
+OVERRIDES_LINK_BASE_URL = env_str("OVERRIDES_LINK_BASE_URL", "")
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.override_requests_expire"] = job_beat_entry(
+        "override_requests_expire", 60
     )

@@ -159,10 +159,16 @@ def make_staff(*, roles=(), superuser=False, enrolled=True, **fields):
     return user
 
 
-def totp_code(user) -> str:
-    """The code the user's authenticator app shows right now."""
+def totp_code(user, *, steps_ahead: int = 0) -> str:
+    """The code the user's authenticator app shows now (or ``steps_ahead`` later).
+
+    A code is accepted once; a second verification within the same 30 s
+    (a step-up right after logging in) needs the next one, which the device
+    still accepts within its tolerance of one step.
+    """
     device = TOTPDevice.objects.get(user=user, confirmed=True)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.drift += steps_ahead
     return str(totp.token()).zfill(device.digits)
 
 
@@ -219,3 +225,36 @@ def make_provider_event(operation, event_type, **data):
         "created": 1_700_000_000,
         "data": {key: value for key, value in body.items() if value is not None},
     }
+
+
+def make_stuck_payout(*, provider_reference: str | None = "auto", **withdrawal_fields):
+    """A payout the provider accepted and then never settled: ``processing``."""
+    from finance.services.payouts import payout_accept
+
+    payout = make_payout(**withdrawal_fields)
+    if provider_reference == "auto":
+        provider_reference = f"prv_test_{payout.pk}"
+    if provider_reference is None:
+        return payout
+    return payout_accept(
+        payout_id=payout.pk, provider_reference=provider_reference, via="test"
+    )
+
+
+def make_override(*, target, doer, action="payout_fail", params=None, **fields):
+    """An override request submitted by ``doer`` (who needs the Operator role)."""
+    from overrides.services import override_request_submit
+
+    values = {
+        "reason": "provider support says the transfer was never sent",
+        "ticket_reference": f"OPS-{next(_seq)}",
+    }
+    values.update(fields)
+    return override_request_submit(
+        target_kind=type(target).__name__.lower(),
+        target_id=target.pk,
+        action=action,
+        params=params or {},
+        doer=doer,
+        **values,
+    )
