@@ -11,6 +11,7 @@ COPY . .
 RUN SECRET_KEY=collectstatic-only-$(head -c 48 /dev/urandom | base64 | tr -d '/+=') \
     DATABASE_URL=sqlite:////tmp/none REDIS_URL=redis://localhost EMAIL_HOST=localhost \
     ALLOWED_HOSTS=localhost PROVIDER_CODES= ALERT_EMAIL_TO=nobody@localhost \
+    DAILY_REPORT_RECIPIENTS=nobody@localhost \
     python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 10001 opsadmin

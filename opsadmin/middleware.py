@@ -1,3 +1,4 @@
+import re
 import time
 import uuid
 import zoneinfo
@@ -9,6 +10,8 @@ from django.utils import timezone
 from opsadmin import health
 
 log = structlog.get_logger(__name__)
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 _PROBES = {"/healthz": health.healthz, "/readyz": health.readyz}
 
@@ -37,7 +40,11 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        # A proxy's id joins our logs to its own; anything else is replaced,
+        # since the id also lands in audit entries.
+        request_id = request.headers.get("X-Request-ID", "")
+        if not REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex
         request.request_id = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "security",
+    "overrides",
 ]
 
 # The sandbox payment provider (sandbox/) answers like a real one over HTTP;
@@ -425,6 +426,157 @@ SECURITY_CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'"
 )
 
+# --- waivers ---
+# The waiver register, the secrets inventory and the deploy gate (waivers/).
+# See docs/waivers.md and docs/runbook.md, "Secret rotation".
+from datetime import datetime  # noqa: E402
+
+from celery.schedules import crontab  # noqa: E402
+
+INSTALLED_APPS += ["waivers"]
+
+# Keys the fingerprints that recognise a rotated secret; derived from
+# SECRET_KEY when unset (waivers/fingerprints.py says what that costs).
+SECRET_FINGERPRINT_KEY = env_secret("SECRET_FINGERPRINT_KEY", "")
+# The key SECRET_KEY replaced, still accepted for sessions and signatures
+# while it is rotated (docs/runbook.md, "SECRET_KEY").
+SECRET_KEY_FALLBACKS = [key for key in [env_secret("SECRET_KEY_PREVIOUS", "")] if key]
+
+
+def _webhook_secrets_previous() -> dict[str, dict]:
+    """Per provider, the webhook secret before the last rotation and its end.
+
+    PROVIDER_<CODE>_WEBHOOK_SECRET_PREVIOUS (or _FILE) still verifies until
+    PROVIDER_<CODE>_WEBHOOK_SECRET_PREVIOUS_UNTIL, an ISO 8601 time with its
+    offset; the two come together, so no overlap is left open-ended.
+    """
+    previous = {}
+    for code in PROVIDERS:
+        name = f"PROVIDER_{code.upper()}_WEBHOOK_SECRET_PREVIOUS"
+        secret = env_secret(name, "")
+        until_text = env_str(name + "_UNTIL", "")
+        if not secret and not until_text:
+            continue
+        if not (secret and until_text):
+            raise ImproperlyConfigured(f"{name} and {name}_UNTIL are set together")
+        try:
+            until = datetime.fromisoformat(until_text)
+        except ValueError:
+            until = None
+        if until is None or until.tzinfo is None:
+            raise ImproperlyConfigured(
+                f"{name}_UNTIL must be an ISO 8601 time with its offset, "
+                "such as 2026-12-01T09:00:00+00:00"
+            )
+        previous[code] = {"secret": secret, "until": until}
+    return previous
+
+
+PROVIDER_WEBHOOK_SECRETS_PREVIOUS = _webhook_secrets_previous()
+# The gate refuses an overlap window that ends further away than this.
+WEBHOOK_SECRET_OVERLAP_MAX_HOURS = env_int(
+    "WEBHOOK_SECRET_OVERLAP_MAX_HOURS", 72, minimum=1
+)
+
+
+def _reminder_days() -> list[int]:
+    days = []
+    for item in env_list("WAIVER_REMINDER_DAYS", ["14", "3"]):
+        if not item.isdigit() or int(item) < 1:
+            raise ImproperlyConfigured(
+                "WAIVER_REMINDER_DAYS must be whole days of at least 1, "
+                "separated by commas"
+            )
+        days.append(int(item))
+    return sorted(set(days), reverse=True)
+
+
+# Owners hear of a waiver deadline or a rotation date this many days ahead.
+WAIVER_REMINDER_DAYS = _reminder_days()
+
+
+def _owner_emails() -> dict[str, str]:
+    """SECRET_OWNER_EMAILS: team=address pairs; unmapped teams reach Security."""
+    emails = {}
+    for item in env_list("SECRET_OWNER_EMAILS", []):
+        team, sep, address = item.partition("=")
+        if not sep or not team.strip() or "@" not in address:
+            raise ImproperlyConfigured(
+                "SECRET_OWNER_EMAILS must be team=address pairs separated by commas"
+            )
+        emails[team.strip()] = address.strip()
+    return emails
+
+
+SECRET_OWNER_EMAILS = _owner_emails()
+
+CELERY_BEAT_SCHEDULE["waivers.secrets_observe"] = {
+    "task": "waivers.secrets_observe",
+    "schedule": 3600,
+    "options": {"expires": 3600},
+}
+CELERY_BEAT_SCHEDULE["waivers.reminders_send"] = {
+    "task": "waivers.reminders_send",
+    "schedule": crontab(hour=7, minute=30),
+    "options": {"expires": 6 * 3600},
+}
+
+# --- provider and sandbox ---
+if SANDBOX_PROVIDER_ENABLED:
+    INSTALLED_APPS.append("sandbox")
+# How the sandbox provider behaves (sandbox/): when it settles what it
+# accepted, how long a "timeout" answer takes, and how often it retries a
+# webhook our endpoint did not take.
+SANDBOX_AUTO_SETTLE = env_bool("SANDBOX_AUTO_SETTLE", True)
+SANDBOX_SETTLE_AFTER_SECONDS = env_int("SANDBOX_SETTLE_AFTER_SECONDS", 5, minimum=0)
+SANDBOX_TIMEOUT_SECONDS = env_int(
+    "SANDBOX_TIMEOUT_SECONDS", PROVIDER_READ_TIMEOUT + 5, minimum=1
+)
+SANDBOX_WEBHOOK_MAX_RETRIES = env_int("SANDBOX_WEBHOOK_MAX_RETRIES", 8, minimum=0)
+# A committed withdrawal queues its payout at once (finance.tasks.start_payout);
+# the payout_sweep job picks up what a lost task or a missing webhook left.
+PAYOUT_AUTO_START = env_bool("PAYOUT_AUTO_START", True)
+PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 20, minimum=1)
+PAYOUT_POLL_AFTER_MINUTES = env_int("PAYOUT_POLL_AFTER_MINUTES", 30, minimum=1)
+PAYOUT_SWEEP_GRACE_MINUTES = env_int("PAYOUT_SWEEP_GRACE_MINUTES", 5, minimum=1)
+PAYOUT_SWEEP_BATCH = env_int("PAYOUT_SWEEP_BATCH", 500, minimum=1)
+# A minute-scale recovery loop, so it stays in beat like the watchdog even
+# with JOB_SCHEDULER=cron.
+CELERY_BEAT_SCHEDULE["job.payout_sweep"] = job_beat_entry("payout_sweep", 60)
+
+# --- stuck detection and daily report ---
+INSTALLED_APPS += ["stuck"]
+
+# A detection run that opens more new stuck cases than this pages the
+# on-call (stuck/jobs.py). A few new cases a run are the operators' daily
+# work, not a page.
+STUCK_ALERT_NEW_CASES_THRESHOLD = env_int(
+    "STUCK_ALERT_NEW_CASES_THRESHOLD", 10, minimum=0
+)
+# Who receives the daily reconciliation report (comma-separated e-mails).
+DAILY_REPORT_RECIPIENTS = env_list("DAILY_REPORT_RECIPIENTS", [])
+if PRODUCTION and not DAILY_REPORT_RECIPIENTS:
+    raise ImproperlyConfigured("DAILY_REPORT_RECIPIENTS must be set in production")
+# The same schedules as deploy/k8s/cronjobs.yaml, for JOB_SCHEDULER=beat.
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.detect_stuck_finance_jobs"] = job_beat_entry(
+        "detect_stuck_finance_jobs", 300
+    )
+    CELERY_BEAT_SCHEDULE["job.daily_reconciliation_report"] = job_beat_entry(
+        "daily_reconciliation_report", crontab(hour=2, minute=30)
+    )
+
+# --- overrides ---
+# How long an override request waits for its approver before it expires.
+OVERRIDE_REQUEST_TTL_MINUTES = env_int("OVERRIDE_REQUEST_TTL_MINUTES", 120, minimum=5)
+# Approvers hear of a new request through SLACK_WEBHOOK_URL (read in the
+# jobs and alerts block above); without it the request is only logged.
+# Prefix for links in notifications, e.g. https://ops.example.com (no slash).
+OVERRIDES_LINK_BASE_URL = env_str("OVERRIDES_LINK_BASE_URL", "")
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.override_requests_expire"] = job_beat_entry(
+        "override_requests_expire", 60
+    )
 
 # --- incidents ---
 # Incidents, on-call rotations, the escalation matrix, escalation tests and

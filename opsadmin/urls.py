@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -7,3 +8,6 @@ urlpatterns = [
     path("security/", include("security.urls")),
     path("incidents/", include("incidents.urls")),
 ]
+
+if settings.SANDBOX_PROVIDER_ENABLED:
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

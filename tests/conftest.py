@@ -44,9 +44,12 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def log_in_verified(client, user):
+def log_in_verified(client, user, *, steps_ahead: int = 0):
     """Log ``user`` in past the admin's second-factor wall, as a person would:
-    a session, then a TOTP code (a confirmed device is added if missing)."""
+    a session, then a TOTP code (a confirmed device is added if missing).
+
+    ``steps_ahead=1`` for a second session of the same user within one 30 s
+    step: a code is accepted once."""
     from django.urls import reverse
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -55,7 +58,10 @@ def log_in_verified(client, user):
     if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         TOTPDevice.objects.create(user=user, name="test phone", confirmed=True)
     client.force_login(user)
-    response = client.post(reverse("security:verify"), {"token": totp_code(user)})
+    response = client.post(
+        reverse("security:verify"),
+        {"token": totp_code(user, steps_ahead=steps_ahead)},
+    )
     assert response.status_code == 302, "the second factor was not accepted"
     return client
 
@@ -64,3 +70,11 @@ def log_in_verified(client, user):
 def admin_client(client, admin_user):
     """pytest-django's admin_client, verified with a second factor."""
     return log_in_verified(client, admin_user)
+
+
+@pytest.fixture(autouse=True)
+def _no_automatic_payouts(settings):
+    # A committed withdrawal queues its payout on the broker; only the tests
+    # of that flow turn it on (with Celery eager), so no test leaves tasks
+    # on a real broker for a worker to run against another database.
+    settings.PAYOUT_AUTO_START = False

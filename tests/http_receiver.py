@@ -1,4 +1,4 @@
-"""A loopback HTTP server standing in for PagerDuty and Slack.
+"""A loopback HTTP server standing in for PagerDuty, Slack or a webhook target.
 
 It records every request and answers with the statuses a test queues
 (``receiver.answer(500, 429)``), then with its default.
@@ -32,6 +32,8 @@ class Receiver:
                         {
                             "path": self.path,
                             "content_type": self.headers.get("Content-Type"),
+                            "headers": dict(self.headers),
+                            "raw": raw,
                             "body": json.loads(raw) if raw else None,
                         }
                     )

@@ -40,12 +40,32 @@ def _clearing(deposit: Deposit) -> Account:
     )
 
 
+def _set_reference(deposit: Deposit, provider_reference: str | None) -> None:
+    """Learn the provider's id of a deposit we only knew by our reference."""
+    if provider_reference and deposit.provider_reference != provider_reference:
+        if deposit.provider_reference:
+            raise ValueError(
+                f"deposit {deposit.pk} already has provider reference "
+                f"{deposit.provider_reference}"
+            )
+        deposit.provider_reference = provider_reference
+        deposit.save(update_fields=["provider_reference"])
+
+
 @transaction.atomic
-def deposit_succeed(*, deposit_id: int, via: str, reason: str, actor=None) -> Deposit:
+def deposit_succeed(
+    *,
+    deposit_id: int,
+    via: str,
+    reason: str,
+    provider_reference: str | None = None,
+    actor=None,
+) -> Deposit:
     """The provider has the customer's money: credit the wallet."""
     deposit = lock(Deposit, deposit_id)
     wallet = Wallet.objects.select_related("account").get(pk=deposit.wallet_id)
     ensure_can(deposit, DepositState.SUCCEEDED)
+    _set_reference(deposit, provider_reference)
     ledger_tx, _ = ledger_post(
         idempotency_key=f"deposit:{deposit.pk}:credit",
         kind=LedgerTransaction.Kind.DEPOSIT_CREDIT,
@@ -78,8 +98,17 @@ def _mark_first_deposit(customer_id: int, when) -> None:
 
 
 @transaction.atomic
-def deposit_fail(*, deposit_id: int, via: str, reason: str, actor=None) -> Deposit:
+def deposit_fail(
+    *,
+    deposit_id: int,
+    via: str,
+    reason: str,
+    provider_reference: str | None = None,
+    actor=None,
+) -> Deposit:
     deposit = lock(Deposit, deposit_id)
+    ensure_can(deposit, DepositState.FAILED)
+    _set_reference(deposit, provider_reference)
     return transition(
         deposit, to=DepositState.FAILED, via=via, reason=reason, actor=actor
     )

@@ -40,7 +40,8 @@ def transition(
     operation.state = to
     operation.state_changed_at = timezone.now()
     operation.version += 1
-    operation._change_reason = reason
+    # simple-history keeps 100 characters; the transition row keeps 500.
+    operation._change_reason = reason[:100]
     operation.save(update_fields=["state", "state_changed_at", "version"])
     operation.transitions.create(
         from_state=from_state,

@@ -1,5 +1,8 @@
 import uuid
+from functools import partial
 
+import structlog
+from django.conf import settings
 from django.db import transaction
 
 from finance.models import Account, LedgerTransaction, Payout, Wallet, Withdrawal
@@ -12,6 +15,8 @@ from finance.services.transitions import (
     transition,
 )
 from finance.states import WithdrawalState
+
+log = structlog.get_logger(__name__)
 
 OPERATION = LedgerTransaction.OperationKind.WITHDRAWAL
 
@@ -43,7 +48,8 @@ def withdrawal_request(
     """Take ``amount`` plus ``fee`` out of the wallet and hold it for a payout.
 
     Raises InsufficientFunds, and writes nothing, when the wallet cannot
-    cover both.
+    cover both. Once committed, its payout starts by itself (a Celery task
+    queued on commit) unless ``PAYOUT_AUTO_START`` is off.
     """
     validate_amount(amount)
     validate_currency(currency)
@@ -82,7 +88,21 @@ def withdrawal_request(
         actor=actor,
         ledger_tx=ledger_tx,
     )
+    if settings.PAYOUT_AUTO_START:
+        transaction.on_commit(partial(_queue_payout, withdrawal.pk))
     return withdrawal
+
+
+def _queue_payout(withdrawal_id: int) -> None:
+    # Imported here because the tasks import these services.
+    from finance.tasks import start_payout
+
+    try:
+        start_payout.delay(withdrawal_id)
+    except Exception:
+        # The withdrawal is committed and its money held; sweep_payouts
+        # starts the payout once the broker is back.
+        log.exception("payout.queue_failed", withdrawal_id=withdrawal_id)
 
 
 def release_hold(withdrawal: Withdrawal, *, actor=None) -> LedgerTransaction:

@@ -211,3 +211,13 @@ def test_every_move_leaves_a_transition_with_its_postings():
     assert moves == [("", "created"), ("created", "paid")]
     paid = payout.transitions.get(to_state="paid").ledger_transaction
     assert paid.kind == LedgerTransaction.Kind.PAYOUT_PAID
+
+
+def test_a_long_reason_is_kept_whole_on_the_transition():
+    deposit = make_deposit()
+    reason = "provider support confirmed the transfer; " * 8
+
+    deposit_fail(deposit_id=deposit.pk, via="admin", reason=reason)
+
+    assert deposit.transitions.get().reason == reason[:500]
+    assert deposit.history.latest().history_change_reason == reason[:100]

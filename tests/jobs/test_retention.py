@@ -136,8 +136,8 @@ def test_it_takes_the_period_from_settings(settings):
 def test_another_app_adds_a_target_that_may_not_be_installed(monkeypatch):
     monkeypatch.setattr(retention, "_TARGETS", {})
     retention.retention_register(
-        name="stuck_cases",
-        model="stuck.StuckCase",
+        name="not_installed",
+        model="nowhere.Thing",
         date_field="closed_at",
         default_days=180,
     )

@@ -1,0 +1,3 @@
+from tests.sandbox.fixtures import celery_eager, sandbox
+
+__all__ = ["celery_eager", "sandbox"]

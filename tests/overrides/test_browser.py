@@ -1,0 +1,155 @@
+"""One override request end to end in headless Chromium, with two people.
+
+The doer and the approver each log in with a password and a TOTP code the
+test generates. The approver's second factor is made stale before the
+approval, so the approval goes through the step-up prompt too.
+"""
+
+import time
+from contextlib import contextmanager
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+
+from finance.models import Payout, Wallet, Withdrawal
+from overrides.models import OverrideRequest
+from security.audit import audit_chain_verify
+from security.roles import APPROVER, OPERATOR
+from security.services import roles_sync
+from security.stepup import VERIFIED_AT_SESSION_KEY
+from tests.factories import make_staff, make_stuck_payout, totp_code
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
+
+PASSWORD = "correct horse battery staple"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextmanager
+def chromium():
+    """Headless Chromium; the ORM may be used while it runs.
+
+    Playwright's sync API keeps an event loop in this thread, so Django
+    would refuse synchronous ORM calls without DJANGO_ALLOW_ASYNC_UNSAFE
+    (they are plain synchronous calls all the same). Those calls get a
+    connection of their own, closed here so the test database can be
+    dropped afterwards.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+            connection.close()
+
+
+def _log_in(browser, base_url, user, *, violations, steps_ahead=0):
+    page = browser.new_context().new_page()
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("#content-main input[type=submit]")
+    page.wait_for_url("**/security/verify/**")
+    page.fill("#id_token", totp_code(user, steps_ahead=steps_ahead))
+    page.click("#content-main input[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+    return page
+
+
+def _make_stale(page):
+    """Age the page's session past STEP_UP_MAX_AGE_SECONDS, as time would."""
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "sessionid"]
+    session = SessionStore(session_key=cookie["value"])
+    session[VERIFIED_AT_SESSION_KEY] = time.time() - 3600
+    session.save()
+
+
+def test_a_request_goes_from_doer_to_approver_to_the_ledger(live_server, monkeypatch):
+    roles_sync(apply=True)
+    doer = make_staff(roles=[OPERATOR])
+    approver = make_staff(roles=[APPROVER])
+    payout = make_stuck_payout(amount=5_000, fee=150)
+    base = live_server.url
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium() as browser:
+        seen = _walk_through(browser, base, doer, approver, payout)
+
+    assert seen["preview"].count("EUR") >= 3
+    assert "51.50 EUR" in seen["preview"]
+    assert seen["status_for_approver"] == "executed"
+    assert "approved and executed" in seen["message"]
+    assert seen["status_for_doer"] == "executed"
+    payout.refresh_from_db()
+    assert payout.state == "failed"
+    assert Withdrawal.objects.get(pk=payout.withdrawal_id).state == "failed"
+    assert Wallet.objects.get(pk=payout.wallet_id).balance == 5_150
+    assert Payout.history.filter(id=payout.pk).first().history_user == approver
+    assert audit_chain_verify().intact
+    assert seen["violations"] == []
+
+
+def _walk_through(browser, base, doer, approver, payout) -> dict:
+    seen: dict = {"violations": []}
+
+    # The doer picks the payout and the action, previews, submits.
+    doer_page = _log_in(browser, base, doer, violations=seen["violations"])
+    doer_page.goto(f"{base}/admin/overrides/overriderequest/add/")
+    doer_page.select_option("#id_target_kind", "payout")
+    doer_page.fill("#id_target_id", str(payout.pk))
+    doer_page.select_option("#id_action", "payout_fail")
+    doer_page.click("#content-main input[type=submit]")
+    doer_page.fill("#id_reason", "Provider support: the transfer was rejected.")
+    doer_page.fill("#id_ticket_reference", "OPS-900")
+    doer_page.click("input[name=_preview]")
+    assert "goes back to the wallet" in doer_page.inner_text("#override-preview")
+    doer_page.click("input[name=_submit]")
+    doer_page.wait_for_selector("#override-status")
+    assert doer_page.inner_text("#override-status") == "submitted"
+    override = OverrideRequest.objects.get()
+
+    # The approver reviews what will happen, then approves with a fresh code.
+    approver_page = _log_in(browser, base, approver, violations=seen["violations"])
+    _make_stale(approver_page)
+    approver_page.goto(f"{base}/admin/overrides/overriderequest/{override.pk}/change/")
+    seen["preview"] = approver_page.inner_text("#override-preview")
+    assert "processing" in seen["preview"]
+    assert doer.username in approver_page.inner_text(".override-status")
+    approver_page.click("#approve")
+    approver_page.wait_for_url("**/security/step-up/**")
+    approver_page.fill("#id_token", totp_code(approver, steps_ahead=1))
+    approver_page.click("#content-main input[type=submit]")
+    approver_page.click("#content-main input[value=Continue]")
+    approver_page.wait_for_selector("#override-outcome")
+    seen["status_for_approver"] = approver_page.inner_text("#override-status")
+    seen["message"] = approver_page.inner_text(".messagelist")
+
+    # The doer, still on the request's page, sees the outcome.
+    doer_page.reload()
+    seen["status_for_doer"] = doer_page.inner_text("#override-status")
+    return seen
