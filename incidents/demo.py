@@ -12,6 +12,7 @@ Running it twice adds nothing. Refused in production.
 
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -169,14 +170,23 @@ def _resolved_incident(people: dict, now: datetime) -> None:
         notified_at=declared,
         acknowledged_at=declared + timedelta(minutes=4),
     )
-    IncidentLink.objects.create(
-        incident=incident,
-        target_type="stuck.stuckcase",
-        target_id="1",
-        label="the first of 180 stuck payout cases",
-        created_by=anna,
-        created_at=declared + timedelta(minutes=10),
-    )
+    case_id = _a_stuck_case_id()
+    if case_id is not None:
+        IncidentLink.objects.create(
+            incident=incident,
+            target_type="stuck.stuckcase",
+            target_id=str(case_id),
+            label="one of the 180 stuck payout cases",
+            created_by=anna,
+            created_at=declared + timedelta(minutes=10),
+        )
+        _entry(
+            incident,
+            declared + timedelta(minutes=10),
+            TimelineEntry.Kind.LINK,
+            f"Linked stuck.stuckcase {case_id}: one of the 180 stuck payout cases",
+            anna,
+        )
     Kind = TimelineEntry.Kind
     for minutes, kind, text, actor in [
         (0, Kind.DECLARED, "Declared Sev2 by anna.oncall; commander dana.ic.", anna),
@@ -192,12 +202,6 @@ def _resolved_incident(people: dict, now: datetime) -> None:
             Kind.ACKNOWLEDGED,
             "anna.oncall acknowledged the page via link on "
             "e-mail, 4 min after paging started; escalation stopped.",
-            anna,
-        ),
-        (
-            10,
-            Kind.LINK,
-            "Linked stuck.stuckcase 1: the first of 180 stuck payout cases",
             anna,
         ),
         (
@@ -265,6 +269,15 @@ def _resolved_incident(people: dict, now: datetime) -> None:
             due_on=(declared + timedelta(days=days)).date(),
             status=status,
         )
+
+
+def _a_stuck_case_id() -> int | None:
+    """A stuck case of the demo platform to link, when the stuck app has one."""
+    try:
+        model = apps.get_model("stuck", "StuckCase")
+    except LookupError:
+        return None
+    return model.objects.order_by("pk").values_list("pk", flat=True).first()
 
 
 def _completed_exercise(people: dict, now: datetime) -> None:

@@ -87,21 +87,24 @@ def test_a_record_of_an_app_not_installed_yet_can_be_linked():
 
     link = incident_link_add(
         incident_id=incident.pk,
-        target_type="Stuck.StuckCase",
+        target_type="Reconciliation.Ticket",
         target_id="42",
-        label="payout 981 processing 7 h",
+        label="EUR clearing off by 1,240.50",
         actor=None,
     )
 
-    assert (link.target_type, link.target_id) == ("stuck.stuckcase", "42")
+    assert (link.target_type, link.target_id) == ("reconciliation.ticket", "42")
     assert link_url(link.target_type, link.target_id) is None
     assert incident.timeline.last().text == (
-        "Linked stuck.stuckcase 42: payout 981 processing 7 h"
+        "Linked reconciliation.ticket 42: EUR clearing off by 1,240.50"
     )
 
 
 def test_a_link_to_an_installed_model_points_at_its_admin_page():
-    assert link_url("jobs.jobrun", "7") == "/admin/jobs/jobrun/7/change/"
+    assert link_url("stuck.stuckcase", "7") == "/admin/stuck/stuckcase/7/change/"
+    assert link_url("overrides.overriderequest", "3") == (
+        "/admin/overrides/overriderequest/3/change/"
+    )
 
 
 def test_a_link_needs_a_model_label_and_an_id():
