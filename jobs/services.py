@@ -26,6 +26,7 @@ from jobs.models import Job, JobRun
 from jobs.registry import Job as JobSpec
 from jobs.registry import job_get, jobs_all
 from jobs.selectors import jobs_with_status, maintenance_window_active
+from jobs.signals import job_failed
 
 log = structlog.get_logger(__name__)
 
@@ -167,6 +168,7 @@ def _failure_alert(job: JobSpec, run: JobRun) -> None:
         log.info("job.failure_below_threshold", job=job.name, failures=failures)
         return
     first_line = (run.error.splitlines() or ["no error text"])[0]
+    muted_reason = _muted_reason(job.name, timezone.now())
     alert_trigger(
         key=alert_key(job.name, "failed"),
         summary=f"Job {job.name} failed ({failures} in a row): {first_line}",
@@ -176,7 +178,7 @@ def _failure_alert(job: JobSpec, run: JobRun) -> None:
         group="scheduled-jobs",
         alert_class="job_failed",
         route=job.route,
-        muted_reason=_muted_reason(job.name, timezone.now()),
+        muted_reason=muted_reason,
         details={
             "job": job.name,
             "run_id": run.pk,
@@ -186,6 +188,15 @@ def _failure_alert(job: JobSpec, run: JobRun) -> None:
             "consecutive_failures": failures,
             "error": run.error[:2000],
         },
+    )
+    # send_robust logs a receiver's error (logger django.dispatch) and
+    # carries on: declaring an incident must not undo the alert above.
+    job_failed.send_robust(
+        sender=JobSpec,
+        job=job,
+        run=run,
+        consecutive_failures=failures,
+        muted=bool(muted_reason),
     )
 
 

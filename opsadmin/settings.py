@@ -577,3 +577,73 @@ if JOB_SCHEDULER == "beat":
     CELERY_BEAT_SCHEDULE["job.override_requests_expire"] = job_beat_entry(
         "override_requests_expire", 60
     )
+
+# --- incidents ---
+# Incidents, on-call rotations, the escalation matrix, escalation tests and
+# tabletop exercises (incidents/, docs/incident-playbook.md). Escalations
+# advance in the ``incidents_tick`` job.
+import zoneinfo  # noqa: E402
+
+INSTALLED_APPS += ["incidents"]
+
+
+def _incidents_link_base_url() -> str:
+    """Where the acknowledgement links in pages point: this site, absolute."""
+    default = "http://127.0.0.1:8000"
+    if PRODUCTION:
+        host = ALLOWED_HOSTS[0]
+        default = "" if host.startswith((".", "*")) else f"https://{host}"
+    url = env_str("INCIDENTS_LINK_BASE_URL", default).rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            "INCIDENTS_LINK_BASE_URL must be the site's http(s) URL (the first "
+            "ALLOWED_HOSTS entry is a wildcard, so it cannot be guessed)"
+        )
+    return url
+
+
+def _incidents_time_zone() -> str:
+    name = env_str("INCIDENTS_TIME_ZONE", "Europe/Berlin")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            "INCIDENTS_TIME_ZONE must be an IANA zone such as Europe/Berlin"
+        ) from None
+    return name
+
+
+def _job_severity_levels() -> dict[str, int]:
+    """INCIDENTS_JOB_SEVERITY_LEVELS: ``critical=2,error=3`` (job severity =
+    incident level); a failing job of an unlisted severity only alerts."""
+    levels = {}
+    for item in env_list("INCIDENTS_JOB_SEVERITY_LEVELS", ["critical=2"]):
+        severity, _, level = item.partition("=")
+        if severity not in ("critical", "error", "warning", "info"):
+            raise ImproperlyConfigured(
+                "INCIDENTS_JOB_SEVERITY_LEVELS: each item is <job severity>="
+                "<incident level>, e.g. critical=2"
+            )
+        if not level.isdigit() or int(level) < 1:
+            raise ImproperlyConfigured(
+                "INCIDENTS_JOB_SEVERITY_LEVELS: the level must be a number (1 = Sev1)"
+            )
+        levels[severity] = int(level)
+    return levels
+
+
+INCIDENTS_LINK_BASE_URL = _incidents_link_base_url()
+INCIDENTS_ACK_LINK_MAX_AGE_HOURS = env_int(
+    "INCIDENTS_ACK_LINK_MAX_AGE_HOURS", 72, minimum=1
+)
+# Night, for severities that do not page at night, in INCIDENTS_TIME_ZONE.
+INCIDENTS_TIME_ZONE = _incidents_time_zone()
+INCIDENTS_NIGHT_STARTS_HOUR = env_int("INCIDENTS_NIGHT_STARTS_HOUR", 22, minimum=0)
+INCIDENTS_NIGHT_ENDS_HOUR = env_int("INCIDENTS_NIGHT_ENDS_HOUR", 8, minimum=0)
+if max(INCIDENTS_NIGHT_STARTS_HOUR, INCIDENTS_NIGHT_ENDS_HOUR) > 23:
+    raise ImproperlyConfigured("INCIDENTS_NIGHT_*_HOUR must be hours, 0 to 23")
+INCIDENTS_JOB_SEVERITY_LEVELS = _job_severity_levels()
+
+# Every 30 s: an escalation step is at most that late. Registered as a job so
+# the watchdog pages when escalations stop advancing.
+CELERY_BEAT_SCHEDULE["job.incidents_tick"] = job_beat_entry("incidents_tick", 30)

@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("finance.urls")),
     path("security/", include("security.urls")),
+    path("incidents/", include("incidents.urls")),
 ]
 
 if settings.SANDBOX_PROVIDER_ENABLED:

@@ -258,3 +258,43 @@ def make_override(*, target, doer, action="payout_fail", params=None, **fields):
         doer=doer,
         **values,
     )
+
+
+def make_oncall_person(
+    username=None, *, pagerduty="", slack_webhook="", slack_handle="", email=None
+):
+    """A user with an on-call profile; ``email=""`` leaves no e-mail at all."""
+    from incidents.models import OnCallProfile
+
+    user = make_user(username)
+    if email is not None:
+        user.email = email
+        user.save(update_fields=["email"])
+    OnCallProfile.objects.create(
+        user=user,
+        pagerduty_routing_key=pagerduty,
+        slack_webhook_url=slack_webhook,
+        slack_handle=slack_handle,
+    )
+    return user
+
+
+def make_rotation(name=None, *, members=(), **fields):
+    """A rotation (weekly, Monday 09:00 Europe/Berlin unless told) with
+    ``members`` in order."""
+    import datetime as dt
+
+    from incidents.models import Rotation, RotationMember
+
+    values = {
+        "time_zone": "Europe/Berlin",
+        "handoff_weekday": 0,
+        "handoff_time": dt.time(9, 0),
+        "shift_days": 7,
+        "starts_on": dt.date(2026, 3, 2),
+    }
+    values.update(fields)
+    rotation = Rotation.objects.create(name=name or f"rotation {next(_seq)}", **values)
+    for position, user in enumerate(members, start=1):
+        RotationMember.objects.create(rotation=rotation, user=user, position=position)
+    return rotation

@@ -217,3 +217,49 @@ def test_the_command_says_when_another_copy_is_running(register, capsys):
 def test_the_command_refuses_an_unknown_job(register):
     with pytest.raises(CommandError, match="no job named 'nope'"):
         call_command("run_job", "nope")
+
+
+@pytest.fixture
+def heard():
+    """What ``job_failed`` receivers are told, for one test."""
+    from jobs.signals import job_failed
+
+    events = []
+
+    def listener(sender, **kwargs):
+        events.append(kwargs)
+
+    job_failed.connect(listener)
+    yield events
+    job_failed.disconnect(listener)
+
+
+def test_it_tells_job_failed_receivers_once_the_failure_alerts(register, heard):
+    register(func=_breaks, severity="critical", alert_after=2)
+
+    job_run(name="nightly", trigger="beat")
+    assert heard == []
+    run = job_run(name="nightly", trigger="beat")
+
+    (event,) = heard
+    assert event["job"].severity == "critical"
+    assert event["run"] == run
+    assert event["consecutive_failures"] == 2
+    assert event["muted"] is False
+
+
+def test_a_receiver_that_raises_never_hides_the_run_or_its_alert(register):
+    from jobs.signals import job_failed
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    job_failed.connect(broken)
+    register(func=_breaks)
+    try:
+        run = job_run(name="nightly", trigger="beat")
+    finally:
+        job_failed.disconnect(broken)
+
+    assert run.outcome == JobRun.Outcome.FAILED
+    assert Alert.objects.get().key == "job.nightly.failed"

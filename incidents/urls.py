@@ -1,0 +1,9 @@
+from django.urls import path
+
+from incidents import views
+
+app_name = "incidents"
+
+urlpatterns = [
+    path("ack/<str:token>/", views.acknowledge, name="acknowledge"),
+]
