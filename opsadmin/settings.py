@@ -569,8 +569,11 @@ if JOB_SCHEDULER == "beat":
 # --- overrides ---
 # How long an override request waits for its approver before it expires.
 OVERRIDE_REQUEST_TTL_MINUTES = env_int("OVERRIDE_REQUEST_TTL_MINUTES", 120, minimum=5)
-# Approvers hear of a new request through SLACK_WEBHOOK_URL (read in the
-# jobs and alerts block above); without it the request is only logged.
+# The on-call Approver hears of a new request on each channel their on-call
+# profile reaches; with nobody on call, this alert route (ALERT_ROUTES) does.
+OVERRIDES_NOTIFY_ROUTE = env_choice(
+    "OVERRIDES_NOTIFY_ROUTE", list(ALERT_ROUTES), default="chat"
+)
 # Prefix for links in notifications, e.g. https://ops.example.com (no slash).
 OVERRIDES_LINK_BASE_URL = env_str("OVERRIDES_LINK_BASE_URL", "")
 if JOB_SCHEDULER == "beat":

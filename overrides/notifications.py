@@ -1,29 +1,27 @@
 """Telling the approvers that a request waits for them.
 
-A narrow adapter: it posts to the Slack incoming webhook in
-``settings.SLACK_WEBHOOK_URL`` when one is set and only logs otherwise;
-the Celery task retries it a few times. What it lacks is what the alerts
-app does (durable deliveries, a sweeper, paging, the e-mail fallback): a
-submission whose notification task is lost (broker down at commit) tells
-nobody but the log. Handing the message to ``alerts.services.notify`` (or
-``alert_trigger`` on the "page" route, keyed by the request, resolved when
-it settles) closes that gap; it was left to the merge by agreement, so the
-two apps' owners see it happen. "The approvers" is the channel where the
-Approver role listens until the incidents app can name the on-call Approver.
+The on-call Approver (the incidents app's rotations) hears on every channel
+their on-call profile reaches; when nobody is on call, or nobody can be
+reached, the team's chat channel hears instead. Messages are deliveries of
+the alerts app: written in the submitting transaction, sent after commit,
+retried, and falling back to e-mail, so a broker that is down delays a
+notification but never loses it.
 """
 
-import requests
 import structlog
 from django.conf import settings
 from django.urls import reverse
 
+from alerts.channels import Message
+from alerts.services import Target, notify, route_targets
 from finance.money import format_amount
+from incidents.selectors import contact_reach, oncall_person
+from security.roles import APPROVER
 
 log = structlog.get_logger(__name__)
 
-
-class NotificationFailed(Exception):
-    """The channel did not take the message; the task retries."""
+# Channels tried for the on-call Approver, each one they can be reached on.
+PERSONAL_CHANNELS = ["pagerduty", "slack", "email"]
 
 
 def review_url(override) -> str:
@@ -53,27 +51,32 @@ def message_text(override) -> str:
     return "\n".join(lines)
 
 
-def notify_approvers(override) -> bool:
-    """Post the request to the approvers' channel; False when none is set up.
+def notify_approvers(override) -> list[Target]:
+    """Tell the on-call Approver, or the team's chat, that ``override`` waits.
 
-    Raises NotificationFailed when the channel refuses or cannot be reached.
+    Must run in the transaction that submits the request; returns the
+    targets that were queued.
     """
-    text = message_text(override)
-    url = settings.SLACK_WEBHOOK_URL
-    if not url:
-        log.warning(
-            "override.notify_unconfigured", override_id=override.pk, channel="slack"
-        )
-        return False
-    try:
-        response = requests.post(
-            url,
-            json={"text": text},
-            timeout=(settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT),
-        )
-    except requests.RequestException as exc:
-        raise NotificationFailed(f"slack unreachable: {type(exc).__name__}") from exc
-    if response.status_code >= 300:
-        raise NotificationFailed(f"slack answered {response.status_code}")
-    log.info("override.notified", override_id=override.pk, channel="slack")
-    return True
+    person = oncall_person(role=APPROVER)
+    reaches = [contact_reach(person, channel) for channel in PERSONAL_CHANNELS]
+    targets = [Target(r.channel, r.target) for r in reaches if r is not None]
+    if not targets:
+        targets = route_targets(settings.OVERRIDES_NOTIFY_ROUTE)
+    message = Message(
+        summary=message_text(override),
+        severity="warning",
+        source="overrides",
+        key=f"override:{override.pk}",
+        action="notify",
+        component="overrides",
+        details={"override_id": override.pk, "review_url": review_url(override)},
+    )
+    for target in targets:
+        notify(channel=target.channel, target=target.address, message=message)
+    log.info(
+        "override.approvers_notified",
+        override_id=override.pk,
+        oncall_user_id=person.pk if person else None,
+        channels=[target.channel for target in targets],
+    )
+    return targets

@@ -36,6 +36,7 @@ from overrides.errors import (
     TargetMovedOn,
 )
 from overrides.models import OverrideRequest
+from overrides.notifications import notify_approvers
 from security.audit import audit_record
 from security.stepup import step_up_is_fresh
 
@@ -199,7 +200,7 @@ def override_request_submit(
                 request=request,
                 reason=reason,
             )
-            transaction.on_commit(lambda: _queue_notification(override.pk), robust=True)
+            notify_approvers(override)
     except IntegrityError:
         existing = (
             OverrideRequest.objects.filter(
@@ -222,12 +223,6 @@ def override_request_submit(
         target_id=target_id,
     )
     return override
-
-
-def _queue_notification(override_id: int) -> None:
-    from overrides.tasks import override_notify_approvers
-
-    override_notify_approvers.delay(override_id)
 
 
 # --- seen by an approver -----------------------------------------------------

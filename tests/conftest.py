@@ -11,6 +11,9 @@ import os
 import pytest
 from django.conf import settings
 
+# The loopback receiver (receiver, committed) serves every app's tests.
+pytest_plugins = ["tests.http_receiver"]
+
 REQUIRE_SERVICES = os.environ.get("OPSADMIN_REQUIRE_SERVICES") == "1"
 
 

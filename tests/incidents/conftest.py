@@ -3,7 +3,6 @@ import pytest
 from incidents.models import Rotation, RotationMember
 from security.services import roles_sync
 from tests.factories import make_oncall_person
-from tests.http_receiver import committed, receiver  # noqa: F401
 from tests.jobs.conftest import clean_locks, register  # noqa: F401
 
 # The seeded Sev1 policy, in order (incidents/migrations/0002_playbook_seed.py).
@@ -21,7 +20,7 @@ def roles(db):
 
 
 @pytest.fixture
-def person(receiver):  # noqa: F811 (the fixture imported above)
+def person(receiver):
     """An on-call person reachable on every channel at the receiver:
     PagerDuty with the routing key ``PD-<name>``, Slack at ``/slack/<name>``."""
 
@@ -49,7 +48,7 @@ def staffed(person):
     return people
 
 
-def paged(receiver) -> list[tuple[str, str]]:  # noqa: F811
+def paged(receiver) -> list[tuple[str, str]]:
     """(channel, recipient) of every trigger the receiver got, in order."""
     out = []
     for request in receiver.requests:

@@ -5,7 +5,6 @@ import redis
 from django.conf import settings
 
 from jobs import registry
-from tests.http_receiver import committed, receiver  # noqa: F401
 
 
 @pytest.fixture

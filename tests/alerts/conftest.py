@@ -1,1 +1,0 @@
-from tests.http_receiver import committed, receiver  # noqa: F401
