@@ -1,39 +1,16 @@
 """Concurrent writers on PostgreSQL, each thread on its own connection."""
 
-import threading
-
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from finance.errors import InsufficientFunds
 from finance.models import Posting, Wallet
 from finance.services.deposits import deposit_create, deposit_succeed
 from finance.services.withdrawals import withdrawal_request
+from tests.concurrency import run_concurrently
 from tests.factories import make_wallet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
-
-def _run_in_threads(target, args_list):
-    errors = []
-    start = threading.Barrier(len(args_list))
-
-    def run(*args):
-        try:
-            start.wait()
-            target(*args)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=args) for args in args_list]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def _posted_sum(wallet):
@@ -55,7 +32,7 @@ def test_concurrent_deposits_to_one_wallet_lose_no_update():
     def settle(deposit_id):
         deposit_succeed(deposit_id=deposit_id, via="test", reason="concurrent")
 
-    errors = _run_in_threads(settle, [(d.pk,) for d in deposits])
+    _, errors = run_concurrently(settle, [(d.pk,) for d in deposits])
 
     wallet.refresh_from_db()
     assert errors == []
@@ -76,7 +53,7 @@ def test_concurrent_withdrawals_never_overdraw_the_wallet():
             via="test",
         )
 
-    errors = _run_in_threads(withdraw, [(n,) for n in range(6)])
+    _, errors = run_concurrently(withdraw, [(n,) for n in range(6)])
 
     wallet.refresh_from_db()
     assert len(errors) == 3
@@ -94,7 +71,7 @@ def test_the_same_deposit_settled_concurrently_posts_once():
     def settle():
         deposit_succeed(deposit_id=deposit.pk, via="test", reason="race")
 
-    errors = _run_in_threads(settle, [() for _ in range(4)])
+    _, errors = run_concurrently(settle, [() for _ in range(4)])
 
     wallet.refresh_from_db()
     assert len(errors) == 3

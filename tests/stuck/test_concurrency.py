@@ -1,12 +1,11 @@
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 
 from stuck.models import StuckCase, StuckRule
 from stuck.services import stuck_detect
+from tests.concurrency import run_concurrently
 from tests.factories import make_deposit, make_payout
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -27,23 +26,9 @@ def test_two_overlapping_runs_leave_one_case_per_item():
         for _ in range(5):
             make_deposit()
             make_payout()
-    results, errors = [], []
-    start = threading.Barrier(2)
-
-    def run():
-        try:
-            start.wait()
-            results.append(stuck_detect(now=T0 + timedelta(hours=1)))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_concurrently(
+        lambda: stuck_detect(now=T0 + timedelta(hours=1)), [(), ()]
+    )
 
     assert errors == []
     assert sorted(result.opened for result in results) == [0, 10]

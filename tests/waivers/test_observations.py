@@ -1,11 +1,10 @@
-import threading
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.db import connection
 
 from security.models import AuditEntry
+from tests.concurrency import run_concurrently
 from waivers.fingerprints import fingerprint_key
 from waivers.models import SecretObservation, SecretRotation
 from waivers.selectors import secret_states
@@ -180,23 +179,9 @@ def test_the_check_sees_an_unrecorded_change_as_a_fresh_value(
 def test_concurrent_observers_record_one_change_once(production_secrets, settings):
     observe(DAY_0)
     settings.EMAIL_HOST_PASSWORD = "c0ffee00c0ffee11c0ffee22"
-    start = threading.Barrier(4)
-    failures = []
-
-    def run():
-        try:
-            start.wait()
-            secrets_observe(source="test", now=DAY_40)
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, failures = run_concurrently(
+        lambda: secrets_observe(source="test", now=DAY_40), [()] * 4
+    )
 
     assert failures == []
     assert SecretRotation.objects.filter(name="EMAIL_HOST_PASSWORD").count() == 1
@@ -206,23 +191,9 @@ def test_concurrent_observers_record_one_change_once(production_secrets, setting
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_sightings_make_one_row_each(production_secrets):
-    start = threading.Barrier(3)
-    failures = []
-
-    def run():
-        try:
-            start.wait()
-            secrets_observe(source="test", now=DAY_0)
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, failures = run_concurrently(
+        lambda: secrets_observe(source="test", now=DAY_0), [()] * 3
+    )
 
     assert failures == []
     assert SecretObservation.objects.filter(name="SECRET_KEY").count() == 1
