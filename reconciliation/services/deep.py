@@ -278,7 +278,7 @@ def _start_helpers(scan: DeepScan, *, count: int, workers: str) -> None:
         raise ValueError("workers must be 'celery' or 'threads'")
     from celery import group
 
-    from reconciliation.tasks.deep import deep_reconcile_help_task
+    from reconciliation.tasks import deep_reconcile_help_task
 
     helpers = group(deep_reconcile_help_task.s(scan.pk) for _ in range(count))
     transaction.on_commit(helpers.apply_async)
@@ -452,7 +452,8 @@ def _wait_for_others(scan: DeepScan, *, progress=None) -> bool:
         ranges = ScanRange.objects.filter(scan=scan)
         if ranges.filter(status=ScanRange.Status.PENDING).exists():
             return True
-        expired = ranges.filter(
+        expired = ScanRange.objects.filter(
+            scan=scan,
             status=ScanRange.Status.RUNNING,
             claimed_at__lt=timezone.now() - timedelta(seconds=lease),
         ).update(status=ScanRange.Status.PENDING, claim_token="", claimed_by="")

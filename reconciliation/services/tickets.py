@@ -281,7 +281,7 @@ def _queue_delivery(ticket: Ticket, event: str) -> TicketDelivery | None:
 
 
 def _send_after_commit(delivery_id: int) -> None:
-    from reconciliation.tasks.deep import ticket_delivery_send
+    from reconciliation.tasks import ticket_delivery_send
 
     transaction.on_commit(lambda: ticket_delivery_send.delay(delivery_id))
 
