@@ -135,9 +135,14 @@ class DeepScanAdmin(ReadOnlyAdmin):
             scan.findings_count,
         )
 
-    @admin.action(description="Resume the selected interrupted scans")
+    def has_resume_permission(self, request):
+        return request.user.has_perm("reconciliation.resume_deepscan")
+
+    @admin.action(
+        description="Resume the selected interrupted scans", permissions=["resume"]
+    )
     def resume(self, request, queryset):
-        from reconciliation.tasks.deep import deep_reconcile_resume
+        from reconciliation.tasks import deep_reconcile_resume
 
         resumable = list(queryset.filter(status=DeepScan.Status.INTERRUPTED))
         if len(resumable) > 1:
@@ -359,7 +364,13 @@ class TicketDeliveryAdmin(ReadOnlyAdmin):
     inlines = [DeliveryAttemptInline]
     actions = ["retry"]
 
-    @admin.action(description="Send the selected failed deliveries again")
+    def has_resend_permission(self, request):
+        return request.user.has_perm("reconciliation.resend_ticketdelivery")
+
+    @admin.action(
+        description="Send the selected failed deliveries again",
+        permissions=["resend"],
+    )
     def retry(self, request, queryset):
         queued, skipped = ticket_deliveries_retry(
             delivery_ids=list(queryset.values_list("pk", flat=True))

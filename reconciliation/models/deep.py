@@ -112,6 +112,7 @@ class DeepScan(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [("resume_deepscan", "Can resume an interrupted deep scan")]
 
     def __str__(self):
         return f"deep scan {self.pk} ({self.status})"
@@ -339,6 +340,9 @@ class TicketDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "ticket deliveries"
+        permissions = [
+            ("resend_ticketdelivery", "Can send a failed ticket delivery again")
+        ]
         indexes = [
             # The sweeper: pending deliveries whose next attempt is due.
             models.Index(
