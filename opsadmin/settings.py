@@ -663,7 +663,7 @@ if DATABASE_REPLICA_URL:
 RECON_DATABASE_ALIAS = "replica" if DATABASE_REPLICA_URL else "default"
 # Each check's id span is cut into this many ranges (one query each).
 RECON_SCAN_RANGES = env_int("RECON_SCAN_RANGES", 16, minimum=1)
-# Processes scanning at once in the weekly scan: its coordinator plus
+# Processes scanning at once in the weekly job: its coordinator plus
 # RECON_SCAN_PARALLEL - 1 Celery helpers.
 RECON_SCAN_PARALLEL = env_int("RECON_SCAN_PARALLEL", 2, minimum=1)
 # A range claimed longer ago than this is taken back from its worker.
@@ -704,11 +704,14 @@ RECON_TICKET_WEBHOOK_MAX_ATTEMPTS = env_int(
 RECON_TICKET_WEBHOOK_BACKOFF_SECONDS = env_int(
     "RECON_TICKET_WEBHOOK_BACKOFF_SECONDS", 30, minimum=1
 )
-CELERY_BEAT_SCHEDULE["reconciliation-deep-scan"] = {
-    "task": "reconciliation.tasks.deep_reconcile_weekly",
-    # Sunday night, when the platform is quietest.
-    "schedule": crontab(day_of_week="sun", hour=2, minute=30),
-}
+# The same schedule as deploy/k8s/cronjobs.yaml, for JOB_SCHEDULER=beat:
+# Sunday night, when the platform is quietest.
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.deep_reconciliation"] = job_beat_entry(
+        "deep_reconciliation", crontab(day_of_week="sun", hour=3, minute=30)
+    )
+# Re-queues tracker deliveries whose message was lost; a recovery loop, so
+# it stays in beat whatever the job scheduler.
 CELERY_BEAT_SCHEDULE["reconciliation-ticket-deliveries"] = {
     "task": "reconciliation.tasks.ticket_deliveries_sweep_task",
     "schedule": 600.0,

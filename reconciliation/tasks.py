@@ -1,5 +1,7 @@
 """Tasks of the deep scan and of its tickets' outbound webhook.
 
+The weekly scan itself is the job ``deep_reconciliation`` (jobs.py).
+
 Each is safe to run twice: a second coordinator finds the scan lock taken,
 a late helper finds the scan finished or its snapshot gone, and a delivery
 is claimed before it is sent.
@@ -23,24 +25,6 @@ from reconciliation.services.tickets import (
 )
 
 log = structlog.get_logger(__name__)
-
-
-@shared_task
-def deep_reconcile_weekly() -> dict | None:
-    """The scheduled full scan, settling tickets; its coordinator runs here.
-
-    It always starts a new scan: an interrupted one is left for an operator
-    to resume (admin action or ``--resume``), since a week-old partial scan
-    is worth less than a fresh full one.
-    """
-    try:
-        result = deep_reconcile_run(
-            via="beat", parallel=settings.RECON_SCAN_PARALLEL, settle_tickets=True
-        )
-    except ScanBusy:
-        log.warning("deep_scan.skipped_busy")
-        return None
-    return asdict(result)
 
 
 @shared_task

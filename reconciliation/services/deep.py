@@ -1,7 +1,7 @@
 """Run the deep scan: plan its ranges, share them between workers, resume it.
 
-``deep_reconcile_run`` is the one entry point (command, beat task, job
-framework, admin). It coordinates one scan to the end; helpers started with
+``deep_reconcile_run`` is the one entry point (command, the weekly job in
+reconciliation/jobs.py, admin). It coordinates one scan to the end; helpers started with
 ``parallel`` (Celery tasks on any machine, or threads in this process) run
 ``deep_reconcile_help`` and claim ranges beside it. The SQL of each range is
 in reconciliation/checks.py; how every range reads the same snapshot is in
@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import structlog
@@ -50,6 +50,11 @@ class ScanResult:
     tickets_opened: int
     tickets_updated: int
     tickets_closed: int
+
+    @property
+    def counts(self) -> dict:
+        """What the job framework records of a run."""
+        return asdict(self)
 
     @classmethod
     def of(cls, scan: DeepScan) -> "ScanResult":

@@ -11,6 +11,9 @@ from django.db import connection, connections
 
 from finance.models import Posting
 from finance.services.payouts import payout_pay
+from jobs.models import JobRun
+from jobs.services import job_run
+from reconciliation.jobs import deep_reconciliation_weekly
 from reconciliation.models import DeepScan, Finding, ReconciliationTicket, ScanRange
 from reconciliation.services.deep import (
     SCAN_LOCK_KEY,
@@ -18,8 +21,8 @@ from reconciliation.services.deep import (
     deep_reconcile_help,
     deep_reconcile_run,
 )
-from reconciliation.tasks import deep_reconcile_weekly
 from tests.factories import make_deposit, make_payout, make_wallet
+from tests.jobs.conftest import clean_locks  # noqa: F401
 from tests.reconciliation.scanning import break_wallet, found, scan
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -179,7 +182,7 @@ def test_a_second_coordinator_is_refused(books):
             cursor.execute("SELECT pg_advisory_lock(%s)", [SCAN_LOCK_KEY])
         with pytest.raises(ScanBusy):
             scan()
-        assert deep_reconcile_weekly() is None
+        assert deep_reconciliation_weekly() == {"skipped": 1}
     finally:
         other.close()
     assert not DeepScan.objects.exists()
@@ -212,14 +215,20 @@ def test_the_command_is_a_dry_run_unless_told_to_apply(books):
     assert "tickets: 1 opened" in out.getvalue()
 
 
-def test_the_weekly_task_scans_everything_and_settles_tickets(books, celery_eager):
+@pytest.mark.redis
+def test_the_weekly_job_scans_everything_and_settles_tickets(
+    books,
+    celery_eager,
+    clean_locks,  # noqa: F811
+):
     break_wallet(books["bob"], by=9)
 
-    result = deep_reconcile_weekly()
+    run = job_run(name="deep_reconciliation", trigger="manual")
 
-    scan_row = DeepScan.objects.get(pk=result["scan_id"])
-    assert result["complete"]
+    scan_row = DeepScan.objects.get(pk=run.counts["scan_id"])
+    assert run.outcome == JobRun.Outcome.SUCCESS
+    assert run.counts["complete"] is True
+    assert run.counts["tickets_opened"] == 1
     assert scan_row.is_full
-    assert scan_row.via == "beat"
-    assert result["tickets_opened"] == 1
+    assert scan_row.via == "job"
     assert Finding.objects.get().ticket is not None
