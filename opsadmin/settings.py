@@ -650,3 +650,69 @@ INCIDENTS_JOB_SEVERITY_LEVELS = _job_severity_levels()
 # Every 30 s: an escalation step is at most that late. Registered as a job so
 # the watchdog pages when escalations stop advancing.
 CELERY_BEAT_SCHEDULE["job.incidents_tick"] = job_beat_entry("incidents_tick", 30)
+
+# --- reconciliation (deep scan) ---
+from celery.schedules import crontab  # noqa: E402
+
+# The scan may read from a replica: one server (a snapshot id means nothing
+# on another), with hot_standby_feedback on. Without it, the primary.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", None)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+RECON_DATABASE_ALIAS = "replica" if DATABASE_REPLICA_URL else "default"
+# Each check's id span is cut into this many ranges (one query each).
+RECON_SCAN_RANGES = env_int("RECON_SCAN_RANGES", 16, minimum=1)
+# Processes scanning at once in the weekly job: its coordinator plus
+# RECON_SCAN_PARALLEL - 1 Celery helpers.
+RECON_SCAN_PARALLEL = env_int("RECON_SCAN_PARALLEL", 2, minimum=1)
+# A range claimed longer ago than this is taken back from its worker.
+RECON_RANGE_LEASE_SECONDS = env_int("RECON_RANGE_LEASE_SECONDS", 3600, minimum=60)
+
+
+def _priority_bands() -> list[int]:
+    raw = env_list("RECON_TICKET_PRIORITY_BANDS", ["10000", "100000", "1000000"])
+    try:
+        bands = [int(value) for value in raw]
+    except ValueError:
+        bands = []
+    if len(bands) != 3 or not 0 < bands[0] < bands[1] < bands[2]:
+        raise ImproperlyConfigured(
+            "RECON_TICKET_PRIORITY_BANDS must be three increasing positive "
+            "amounts in minor units (medium, high, critical from), e.g. "
+            "10000,100000,1000000"
+        )
+    return bands
+
+
+RECON_TICKET_PRIORITY_BANDS = _priority_bands()
+RECON_TICKET_WEBHOOK_URL = env_str("RECON_TICKET_WEBHOOK_URL", "")
+if RECON_TICKET_WEBHOOK_URL and not RECON_TICKET_WEBHOOK_URL.startswith(
+    "https://" if PRODUCTION else ("https://", "http://")
+):
+    raise ImproperlyConfigured(
+        "RECON_TICKET_WEBHOOK_URL must be an https:// URL"
+        + ("" if PRODUCTION else " (or http:// outside production)")
+    )
+RECON_TICKET_WEBHOOK_SECRET = env_secret("RECON_TICKET_WEBHOOK_SECRET", "")
+RECON_TICKET_WEBHOOK_TIMEOUT_SECONDS = env_int(
+    "RECON_TICKET_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1
+)
+RECON_TICKET_WEBHOOK_MAX_ATTEMPTS = env_int(
+    "RECON_TICKET_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1
+)
+RECON_TICKET_WEBHOOK_BACKOFF_SECONDS = env_int(
+    "RECON_TICKET_WEBHOOK_BACKOFF_SECONDS", 30, minimum=1
+)
+# The same schedule as deploy/k8s/cronjobs.yaml, for JOB_SCHEDULER=beat:
+# Sunday night, when the platform is quietest.
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.deep_reconciliation"] = job_beat_entry(
+        "deep_reconciliation", crontab(day_of_week="sun", hour=3, minute=30)
+    )
+# Re-queues tracker deliveries whose message was lost; a recovery loop, so
+# it stays in beat whatever the job scheduler.
+CELERY_BEAT_SCHEDULE["reconciliation-ticket-deliveries"] = {
+    "task": "reconciliation.tasks.ticket_deliveries_sweep_task",
+    "schedule": 600.0,
+}

@@ -98,3 +98,26 @@ def provider_api(settings):
     yield seen
     server.shutdown()
     server.server_close()
+
+
+# --- deep scan ---
+
+
+@pytest.fixture
+def books():
+    """One of every operation state that moves money, in EUR and USD."""
+    from tests.reconciliation.scanning import build_books
+
+    return build_books()
+
+
+@pytest.fixture
+def celery_eager(monkeypatch):
+    """Celery tasks run in the calling thread, as soon as they are queued.
+
+    Eager retries run at once, one after the other (the countdown is not
+    waited for), which is how the webhook tests see every attempt.
+    """
+    from opsadmin.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
