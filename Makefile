@@ -33,7 +33,8 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy finance
+	$(BIN)/mypy finance incidents stuck reconciliation waivers overrides security \
+		jobs alerts sandbox opsadmin
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 # Known vulnerabilities in the locked dependencies: pip-audit where PyPI

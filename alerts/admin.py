@@ -9,7 +9,7 @@ from alerts.services import delivery_resend
 
 class DeliveryInline(admin.TabularInline):
     model = Delivery
-    fields = ["link", "channel", "action", "status", "attempts", "last_error"]
+    fields = ("link", "channel", "action", "status", "attempts", "last_error")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -64,7 +64,7 @@ class UndeliveredFilter(admin.SimpleListFilter):
 
 class AttemptInline(admin.TabularInline):
     model = DeliveryAttempt
-    fields = ["number", "started_at", "duration_ms", "outcome", "http_status", "error"]
+    fields = ("number", "started_at", "duration_ms", "outcome", "http_status", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False

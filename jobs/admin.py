@@ -152,7 +152,7 @@ class JobRunAdmin(admin.ModelAdmin):
     list_select_related = ["requested_by"]
     # The table grows by a row per run; counting it all on every page is waste.
     show_full_result_count = False
-    fields = [
+    fields = (
         "job",
         "trigger",
         "requested_by",
@@ -166,7 +166,7 @@ class JobRunAdmin(admin.ModelAdmin):
         "error",
         "traceback_text",
         "log_text",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -1,18 +1,36 @@
 """What the admin, the watchdog and the alerts read about jobs."""
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from jobs.models import Job, JobRun, MaintenanceWindow
 
+if TYPE_CHECKING:
+    # django-stubs-ext is a dev dependency: only the checker imports it.
+    from django_stubs_ext import WithAnnotations
+
 FAILED = [JobRun.Outcome.FAILED, JobRun.Outcome.TIMED_OUT]
 # Stands in for "no success yet" when counting failures since the last one.
 _BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def jobs_with_status() -> QuerySet[Job]:
+class JobStatus(TypedDict):
+    """The annotations ``jobs_with_status`` adds to each job row."""
+
+    last_run_at: datetime | None
+    last_outcome: str | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+
+
+if TYPE_CHECKING:
+    JobWithStatus = WithAnnotations[Job, JobStatus]
+
+
+def jobs_with_status() -> "QuerySet[JobWithStatus]":
     """Job rows annotated with their last run, last success and failure streak.
 
     Each annotation is a subquery served by the (job, outcome, started_at)
@@ -50,12 +68,12 @@ def maintenance_window_active(*, job: str, at: datetime) -> MaintenanceWindow | 
     )
 
 
-def job_next_due(state: Job, job) -> datetime:
+def job_next_due(state: "JobWithStatus", job) -> datetime:
     """When the job must next have succeeded by (before grace)."""
     return (state.last_success_at or state.first_seen_at) + job.period
 
 
-def job_health(state: Job, job, now: datetime) -> str:
+def job_health(state: "JobWithStatus", job, now: datetime) -> str:
     """One word for the admin: ok, failing, overdue, running or unregistered.
 
     ``state`` comes from ``jobs_with_status``; ``job`` is its registration.

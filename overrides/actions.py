@@ -12,7 +12,7 @@ Add an action by subclassing ``OverrideAction`` and decorating it with
 """
 
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from django import forms
 from django.conf import settings
@@ -41,7 +41,11 @@ from finance.states import (
 )
 from overrides.errors import ActionNotApplicable, InvalidParams, UnknownAction
 
-TARGET_MODELS = {"deposit": Deposit, "withdrawal": Withdrawal, "payout": Payout}
+TARGET_MODELS: dict[str, type[Deposit | Withdrawal | Payout]] = {
+    "deposit": Deposit,
+    "withdrawal": Withdrawal,
+    "payout": Payout,
+}
 
 
 def target_get(kind: str, pk: int, *, lock: bool = False):
@@ -442,9 +446,8 @@ class AdjustmentForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["currency"].choices = [
-            (code, code) for code in settings.SUPPORTED_CURRENCIES
-        ]
+        currency = cast(forms.ChoiceField, self.fields["currency"])
+        currency.choices = [(code, code) for code in settings.SUPPORTED_CURRENCIES]
 
 
 @register

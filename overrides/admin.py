@@ -342,12 +342,13 @@ class OverrideRequestAdmin(admin.ModelAdmin):
         except OverrideError as exc:
             self.message_user(request, f"Not executed: {exc}", messages.ERROR)
         else:
-            if done.status == Status.EXECUTED:
+            result = done.execution_result
+            if done.status == Status.EXECUTED and result is not None:
                 self.message_user(
                     request,
                     f"Override request {done.pk} approved and executed: "
                     f"{done.target_kind} {done.target_id} is now "
-                    f"{done.execution_result['target_state']}.",
+                    f"{result['target_state']}.",
                     messages.SUCCESS,
                 )
             else:

@@ -1,5 +1,7 @@
 """The admin's forms for the override workflow; the services check it all again."""
 
+from typing import cast
+
 from django import forms
 
 from overrides.actions import action_choices
@@ -17,7 +19,7 @@ class TargetActionForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = action_choices()
+        cast(forms.ChoiceField, self.fields["action"]).choices = action_choices()
 
 
 class SubmitForm(forms.Form):

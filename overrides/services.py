@@ -399,14 +399,16 @@ def _execute_once(override_id, *, actor, request) -> OverrideRequest:
         override = OverrideRequest.objects.get(pk=override_id)
 
         now = timezone.now()
-        result, error = None, ""
+        result: dict | None = None
+        error = ""
         try:
             with transaction.atomic():
                 result = _execute(override, actor=actor, now=now)
         except EXECUTION_ERRORS as exc:
             error = f"{type(exc).__name__}: {exc}"
 
-        if error:
+        # No result means _execute raised and its savepoint wrote nothing.
+        if result is None:
             _claim(
                 override.pk,
                 source=[Status.EXECUTING],

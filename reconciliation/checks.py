@@ -131,7 +131,7 @@ class RangeResult:
 
 # --- planning -------------------------------------------------------------
 
-_BOUNDS = {
+_BOUNDS: dict[str, str] = {
     Check.WALLETS: "SELECT min(account_id), max(account_id) FROM finance_wallet",
     # Postings may name transactions that do not exist: cover both tables.
     Check.JOURNAL: """

@@ -326,7 +326,7 @@ def sandbox_plant_discrepancy(
     return line
 
 
-_SETTLED_STATUS = {
+_SETTLED_STATUS: dict[str, str] = {
     SandboxSettlementLine.Type.PAYOUT: "paid",
     SandboxSettlementLine.Type.DEPOSIT: "succeeded",
     SandboxSettlementLine.Type.PAYOUT_RETURN: "returned",

@@ -36,6 +36,7 @@ code that wants to decide itself.
 
 import time
 from functools import wraps
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -44,6 +45,14 @@ from django.urls import reverse
 
 VERIFIED_AT_SESSION_KEY = "security_verified_at"
 PENDING_POST_SESSION_KEY = "security_step_up_pending"
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
+    # The checker sees the admin the mixin goes into, so super() is checked.
+    _ModelAdminBase = ModelAdmin[Any]
+else:
+    _ModelAdminBase = object
 
 
 def mark_verified(request) -> None:
@@ -121,7 +130,7 @@ def step_up_action(action):
     return wrapper
 
 
-class StepUpAdminMixin:
+class StepUpAdminMixin(_ModelAdminBase):
     """A ModelAdmin whose add, change and delete POSTs all need a fresh code.
 
     With ``step_up_on_get = True`` the forms themselves need it too, and a

@@ -55,7 +55,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class ScanRangeInline(admin.TabularInline):
     model = ScanRange
-    fields = [
+    fields = (
         "position",
         "kind",
         "lo",
@@ -66,7 +66,7 @@ class ScanRangeInline(admin.TabularInline):
         "rows_scanned",
         "findings_count",
         "duration_ms",
-    ]
+    )
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -90,7 +90,7 @@ class DeepScanAdmin(ReadOnlyAdmin):
         "tickets",
     ]
     list_filter = ["status", "via"]
-    readonly_fields = [
+    readonly_fields = (
         "status",
         "checks",
         "via",
@@ -105,7 +105,7 @@ class DeepScanAdmin(ReadOnlyAdmin):
         "findings_link",
         "tickets",
         "error",
-    ]
+    )
     fields = readonly_fields
     inlines = [ScanRangeInline]
     actions = ["resume"]
@@ -210,9 +210,10 @@ class AgeFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if self.value() not in self.AGES:
+        age = self.value()
+        if age not in self.AGES:
             return queryset
-        newest, oldest = self.AGES[self.value()]
+        newest, oldest = self.AGES[age]
         now = timezone.now()
         queryset = queryset.filter(opened_at__lte=now - timedelta(days=newest))
         if oldest is not None:
@@ -336,7 +337,7 @@ class ReconciliationTicketAdmin(SimpleHistoryAdmin):
 
 class DeliveryAttemptInline(admin.TabularInline):
     model = TicketDeliveryAttempt
-    fields = ["number", "started_at", "duration_ms", "http_status", "error"]
+    fields = ("number", "started_at", "duration_ms", "http_status", "error")
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -347,7 +348,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 @admin.register(TicketDelivery)
 class TicketDeliveryAdmin(ReadOnlyAdmin):
-    list_display = [
+    list_display = (
         "id",
         "ticket",
         "event",
@@ -357,9 +358,9 @@ class TicketDeliveryAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "delivered_at",
         "last_error",
-    ]
+    )
     list_filter = ["status", "event"]
-    readonly_fields = [*list_display, "payload"]
+    readonly_fields = (*list_display, "payload")
     fields = readonly_fields
     inlines = [DeliveryAttemptInline]
     actions = ["retry"]

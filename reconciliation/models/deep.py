@@ -281,6 +281,8 @@ class ReconciliationTicket(Mismatch):
     observation_count = models.PositiveIntegerField(default=0)
     note = models.TextField(blank=True, default="", help_text="investigation notes")
     history = HistoricalRecords()
+    # Not a field: simple-history records the reason set here on the next save.
+    _change_reason: str
 
     class Meta:
         ordering = ["-priority", "-opened_at"]
