@@ -3,12 +3,11 @@
 import datetime as dt
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from incidents.models import EscalationStep, Incident, Page, PageNotification, Severity
 from incidents.services.paging import acknowledge_token, page_start, pages_advance
+from tests.browser import chromium, watch_policy_violations
 from tests.factories import make_oncall_person, make_rotation
-from tests.security.test_browser import _browser, _watch_policy_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -45,18 +44,16 @@ def test_a_phone_acknowledges_the_page_with_one_tap(live_server, receiver):
     note = _paged_note()
     url = f"{live_server.url}/incidents/ack/{acknowledge_token(note)}/"
 
-    with sync_playwright() as playwright:
-        browser = _browser(playwright)
+    with chromium() as browser:
         phone = browser.new_context(
             viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
         )
         page = phone.new_page()
-        violations = _watch_policy_violations(page)
+        violations = watch_policy_violations(page)
         page.goto(url)
         page.tap("button[type=submit]")
         page.wait_for_selector(".done")
         text = page.inner_text("main")
-        browser.close()
 
     assert "You acknowledged the page" in text
     assert "Escalation has stopped" in text

@@ -6,11 +6,9 @@ approval, so the approval goes through the step-up prompt too.
 """
 
 import time
-from contextlib import contextmanager
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
 
 from finance.models import Payout, Wallet, Withdrawal
 from overrides.models import OverrideRequest
@@ -18,6 +16,7 @@ from security.audit import audit_chain_verify
 from security.roles import APPROVER, OPERATOR
 from security.services import roles_sync
 from security.stepup import VERIFIED_AT_SESSION_KEY
+from tests.browser import chromium
 from tests.factories import make_staff, make_stuck_payout, totp_code
 
 pytestmark = [
@@ -27,38 +26,6 @@ pytestmark = [
 ]
 
 PASSWORD = "correct horse battery staple"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@contextmanager
-def chromium():
-    """Headless Chromium; the ORM may be used while it runs.
-
-    Playwright's sync API keeps an event loop in this thread, so Django
-    would refuse synchronous ORM calls without DJANGO_ALLOW_ASYNC_UNSAFE
-    (they are plain synchronous calls all the same). Those calls get a
-    connection of their own, closed here so the test database can be
-    dropped afterwards.
-    """
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-            connection.close()
 
 
 def _log_in(browser, base_url, user, *, violations, steps_ahead=0):

@@ -5,41 +5,12 @@ from base64 import b32decode
 import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from playwright.sync_api import sync_playwright
 
 from security.models import AuditEntry
+from tests.browser import chromium, watch_policy_violations
 from tests.factories import make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _browser(playwright):
-    return playwright.chromium.launch(
-        executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-    )
-
-
-def _watch_policy_violations(page):
-    violations = []
-    page.on(
-        "console",
-        lambda message: (
-            violations.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
-    return violations
 
 
 def test_it_logs_in_with_a_totp_code_and_reaches_the_admin_index(live_server):
@@ -49,10 +20,9 @@ def test_it_logs_in_with_a_totp_code_and_reaches_the_admin_index(live_server):
     device = TOTPDevice.objects.get(user=user)
     app = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
 
-    with sync_playwright() as playwright:
-        browser = _browser(playwright)
+    with chromium() as browser:
         page = browser.new_page()
-        violations = _watch_policy_violations(page)
+        violations = watch_policy_violations(page)
         page.goto(f"{live_server.url}/admin/")
         page.fill("#id_username", "ada")
         page.fill("#id_password", "correct horse battery staple")
@@ -67,7 +37,6 @@ def test_it_logs_in_with_a_totp_code_and_reaches_the_admin_index(live_server):
         page.click("a[href='/admin/auth/user/']")
         page.click("#result_list tbody th a")
         page.wait_for_selector("#user_form")
-        browser.close()
 
     assert heading == "Operations"
     assert users_link
@@ -77,10 +46,9 @@ def test_it_logs_in_with_a_totp_code_and_reaches_the_admin_index(live_server):
 def test_it_enrols_a_new_staff_user_from_the_page_alone(live_server):
     make_staff(username="bob", enrolled=False)
 
-    with sync_playwright() as playwright:
-        browser = _browser(playwright)
+    with chromium() as browser:
         page = browser.new_page()
-        violations = _watch_policy_violations(page)
+        violations = watch_policy_violations(page)
         page.goto(f"{live_server.url}/admin/")
         page.fill("#id_username", "bob")
         page.fill("#id_password", "correct horse battery staple")
@@ -93,7 +61,6 @@ def test_it_enrols_a_new_staff_user_from_the_page_alone(live_server):
         codes = page.locator("#backup-codes code").all_text_contents()
         page.click("text=Continue")
         page.wait_for_url(f"{live_server.url}/admin/")
-        browser.close()
 
     assert qr_drawn
     assert len(codes) == 10

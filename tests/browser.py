@@ -1,0 +1,67 @@
+"""Headless Chromium for the browser tests: Debian's binary, driven by Playwright.
+
+Playwright's own browser download does not work here (and is not needed):
+``/usr/bin/chromium`` comes from Debian's package (scripts/ensure-test-tools).
+"""
+
+from contextlib import contextmanager, suppress
+
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import connection
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextmanager
+def chromium():
+    """Headless Chromium.
+
+    Playwright's sync API keeps an event loop in this thread, so Django
+    refuses synchronous ORM calls while it runs unless the test sets
+    DJANGO_ALLOW_ASYNC_UNSAFE (they are plain synchronous calls all the
+    same). Such calls get a connection of their own, closed here so the test
+    database can be dropped afterwards.
+    """
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            )
+            try:
+                yield browser
+            finally:
+                browser.close()
+                _close_connection()
+    finally:
+        _close_connection()
+
+
+def _close_connection() -> None:
+    # Inside Playwright's loop the ORM has a connection of its own, opened
+    # only if the test allowed it; where it did not, there is none to close.
+    with suppress(SynchronousOnlyOperation):
+        connection.close()
+
+
+def watch_policy_violations(page) -> list[str]:
+    """Collect the console messages of scripts or styles the CSP blocked."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return violations
