@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -25,6 +26,12 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["-signed_up_at"]
+        indexes = [
+            # The admin's search by e-mail, matched case-insensitively:
+            # email__iexact is UPPER(email) = UPPER(%s) on PostgreSQL, which
+            # the unique index on email itself cannot serve.
+            models.Index(Upper("email"), name="customer_email_upper"),
+        ]
 
     def __str__(self):
         return self.full_name or self.email

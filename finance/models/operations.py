@@ -59,6 +59,19 @@ def _operation_constraints(name: str) -> list:
     ]
 
 
+def _reference_index(name: str) -> list:
+    # "Which operation is the provider's po_123?": the admin's search and
+    # support questions name the reference without the provider, which the
+    # unique (provider, provider_reference) index cannot serve alone.
+    return [
+        models.Index(
+            fields=["provider_reference"],
+            condition=Q(provider_reference__isnull=False),
+            name=f"{name}_provider_reference",
+        )
+    ]
+
+
 class Deposit(Operation):
     state = models.CharField(
         max_length=16, choices=DepositState.choices, default=DepositState.PENDING
@@ -68,7 +81,10 @@ class Deposit(Operation):
     class Meta:
         constraints = _operation_constraints("deposit")
         indexes = [
-            models.Index(fields=["state", "state_changed_at"], name="deposit_state_age")
+            models.Index(
+                fields=["state", "state_changed_at"], name="deposit_state_age"
+            ),
+            *_reference_index("deposit"),
         ]
 
 
@@ -92,7 +108,8 @@ class Withdrawal(Operation):
         indexes = [
             models.Index(
                 fields=["state", "state_changed_at"], name="withdrawal_state_age"
-            )
+            ),
+            *_reference_index("withdrawal"),
         ]
 
 
@@ -119,7 +136,8 @@ class Payout(Operation):
     class Meta:
         constraints = _operation_constraints("payout")
         indexes = [
-            models.Index(fields=["state", "state_changed_at"], name="payout_state_age")
+            models.Index(fields=["state", "state_changed_at"], name="payout_state_age"),
+            *_reference_index("payout"),
         ]
 
 
