@@ -208,11 +208,12 @@ class Generator:
         cid = self._id("customer")
         signed = now - rng.randint(DAY, HISTORY_DAYS * DAY)
         stage = rng.random()
-        submitted = approved = None
+        submitted: int | None = None
+        approved: int | None = None
         if stage >= 0.08:
             submitted = min(now, signed + rng.randint(600, 2 * DAY))
-        if stage >= 0.15:
-            approved = min(now, submitted + rng.randint(600, DAY))
+            if stage >= 0.15:
+                approved = min(now, submitted + rng.randint(600, DAY))
         currency = rng.choices(CURRENCIES, CURRENCY_WEIGHTS)[0]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         row = [
@@ -483,7 +484,7 @@ class Generator:
         rng, now = self.rng, self.now
         cid, wallet, account, currency = ops
         pid = self._id("payout")
-        reference = f"po_{self.seed & 0xFFFF:04x}{pid:012x}"
+        reference: str | None = f"po_{self.seed & 0xFFFF:04x}{pid:012x}"
         clearing = self.platform.clearing[currency]
         transit = self.platform.transit[currency]
         self._transition(
@@ -491,7 +492,9 @@ class Generator:
             "created for its withdrawal", None, created,
         )  # fmt: skip
         changed, version = created, 1
-        submitted = settled = None
+        submitted: int | None = None  # stays NULL until the provider accepts
+        settled: int | None = None
+        accepted = created
         attempts = 1
         last_error = ""
 
@@ -505,7 +508,8 @@ class Generator:
                 # A first attempt lost to a timeout, the retry accepted.
                 self._attempt(pid, 1, created, "timeout", None, "read timeout")
                 attempts = 2
-            submitted = changed = min(now, created + rng.randint(1, 5) + attempts * 10)
+            accepted = min(now, created + rng.randint(1, 5) + attempts * 10)
+            submitted = changed = accepted
             self._attempt(pid, attempts, submitted, "accepted", 201, "")
             self._transition(
                 "payouttransition", pid, "created", "processing", "provider",
@@ -523,7 +527,7 @@ class Generator:
                     )  # fmt: skip
 
         if state in ("paid", "returned"):
-            changed = settled = min(now, submitted + rng.randint(600, 5 * HOUR))
+            changed = settled = min(now, accepted + rng.randint(600, 5 * HOUR))
             self._paid_at = changed
             tx = self._post(
                 f"payout:{pid}:paid", "payout_paid", "payout", pid, changed,
@@ -552,7 +556,7 @@ class Generator:
             )
             version = 4
         if state == "failed":
-            changed = min(now, submitted + rng.randint(600, 5 * HOUR))
+            changed = min(now, accepted + rng.randint(600, 5 * HOUR))
             last_error = "beneficiary account closed"
             tx = release(changed)
             self._transition(

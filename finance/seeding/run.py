@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from queue import Empty
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -78,6 +79,8 @@ def demo_data_wipe() -> int:
     tables = [model._meta.db_table for model in _wiped_models()]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Deferred key checks still pending would make TRUNCATE fail.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         else:
             # SQLite checks its (deferred) foreign keys at commit, when
@@ -150,9 +153,18 @@ def seed_finance(
             start_ids=_start_ids(tables),
             settlement="sandbox" in _app_labels(),
         )
-        blocks = {"customers": customers, "postings": postings, "per_block": per_block}
+        blocks: dict[str, Any] = {
+            "customers": customers,
+            "postings": postings,
+            "per_block": per_block,
+        }
+        writer: CopyWriter | BulkWriter
         if connection.vendor == "postgresql":
             writer = CopyWriter()
+            with connection.cursor() as cursor:
+                # Deferred key checks still pending (rows written earlier in
+                # this transaction) would make ALTER TABLE fail.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             writer.prepare(tables)
             counts, plants = _load_in_pipeline(
                 generator, blocks, tables, writer, report

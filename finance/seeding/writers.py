@@ -129,8 +129,8 @@ class CopyWriter:
                 cursor.execute(
                     f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
                 )
-            for table in tables:
-                name = table.model._meta.db_table
+            for loaded in tables:
+                name = loaded.model._meta.db_table
                 # The table names are the models' own, not input.
                 sql = f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                 sql += f"(SELECT max(id) FROM {name}))"  # noqa: S608
