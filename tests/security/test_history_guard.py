@@ -47,6 +47,17 @@ ALLOWED = {
     ),
 }
 
+# (file, function) -> why it may create rows of audited models in bulk. Only
+# bulk_create is excused here (test below): creating is not changing, and
+# history records changes made by people; the first save() of a seeded row
+# will start its history like any other.
+CREATE_ONLY = {
+    ("finance/seeding/writers.py", "write"): (
+        "seed_demo loads generated demo rows (customers, operations) on "
+        "SQLite in bulk; on PostgreSQL it uses COPY, which the scan cannot see"
+    ),
+}
+
 
 def _audited():
     return {
@@ -151,9 +162,30 @@ def test_every_bulk_write_of_an_unknown_model_is_allow_listed():
         if model is None
     }
 
-    assert sorted(set(unknown) - set(ALLOWED)) == []
+    assert sorted(set(unknown) - set(ALLOWED) - set(CREATE_ONLY)) == []
     # An entry whose code is gone must go too, or it would excuse new code.
-    assert sorted(set(ALLOWED) - set(unknown)) == []
+    assert sorted(set(ALLOWED) | set(CREATE_ONLY)) == sorted(set(unknown))
+
+
+def test_create_only_entries_write_nothing_but_bulk_create():
+    base = Path(settings.BASE_DIR)
+    for name, function_name in CREATE_ONLY:
+        tree = ast.parse((base / name).read_text())
+        functions = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef) and node.name == function_name
+        ]
+        writes = {
+            node.func.attr
+            for function in functions
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in WRITES
+            and _looks_like_a_queryset_write(node)
+        }
+        assert writes == {"bulk_create"}, (name, function_name)
 
 
 def test_allow_listed_models_really_keep_no_history():
