@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements/dev.lock
 	touch $@
 
 demo: install
-	./scripts/demo
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 test: install
 	./scripts/ensure-test-tools

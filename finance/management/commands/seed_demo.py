@@ -101,7 +101,8 @@ class Command(BaseCommand):
                 f"The database already holds demo data ({existing:,} customers): "
                 "nothing done. The staff logins were printed when it was "
                 "seeded (passwords are demo-<username>-pass); to get new "
-                "second factors, run `manage.py seed_demo --reset`."
+                "second factors, run `manage.py seed_demo --reset` (with the "
+                "demo: `make demo DEMO_ARGS=--reset`)."
             )
             return
         if existing and not options["reset"]:
