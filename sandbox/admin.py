@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from opsadmin.admin import ReadOnlyAdmin
 from sandbox.models import (
     SandboxDeposit,
     SandboxIdempotencyKey,
@@ -11,17 +12,6 @@ from sandbox.models import (
     SandboxWebhook,
     SandboxWebhookAttempt,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SandboxPayout)

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
+from opsadmin.admin import ReadOnlyAdmin
 from security import services
 from security.audit import audit_record
 from security.models import AuditEntry, BackupCodeDevice
@@ -40,21 +41,6 @@ User = get_user_model()
 for model in (User, Group, TOTPDevice):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable by those with the view permission; changeable by nobody."""
-
-    actions = None
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEntry)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from opsadmin.admin import ReadOnlyAdmin
 from security.stepup import StepUpAdminMixin, step_up_action
 from waivers.inventory import inventory
 from waivers.models import (
@@ -343,19 +344,6 @@ class WaiverAdmin(StepUpAdminMixin, SimpleHistoryAdmin):
             service=services.waiver_close,
             needs_reason=True,
         )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    actions = None
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SecretObservation)

@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from finance.money import format_amount
+from opsadmin.admin import ReadOnlyMixin
 from opsadmin.logging import redacted
 
 # The largest value a bigint primary key can hold; a longer number typed
@@ -141,23 +142,14 @@ class FinanceAdmin(admin.ModelAdmin):
         return queryset.filter(query), False
 
 
-class ReadOnlyAdmin(FinanceAdmin):
+class ReadOnlyAdmin(ReadOnlyMixin, FinanceAdmin):
     """Rows nobody adds, changes or deletes here, superusers included."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields or [f.name for f in self.model._meta.fields]
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -173,15 +165,6 @@ class ReadOnlyInline(admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CurrencyFilter(admin.SimpleListFilter):

@@ -10,6 +10,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from opsadmin.admin import ReadOnlyMixin
+
 ADMIN_CSS = {"all": ["incidents/admin.css"]}
 
 
@@ -55,7 +57,7 @@ def table(header: list[str], rows: list[list]):
     )
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     # incidents/admin.css hides the row titles the tabular template repeats.
     classes = ["incidents-record"]
     extra = 0
@@ -68,15 +70,6 @@ class ReadOnlyInline(admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def form_page(

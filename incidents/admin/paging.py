@@ -17,6 +17,7 @@ from incidents.admin.common import (
 from incidents.models import EscalationTest, Page, PageNotification, Severity
 from incidents.selectors import CHANNEL_NAMES, escalation_test_findings
 from incidents.services.paging import escalation_test_start
+from opsadmin.admin import ReadOnlyAdmin
 
 
 class NotificationInline(ReadOnlyInline):
@@ -49,17 +50,6 @@ class NotificationInline(ReadOnlyInline):
     @admin.display(description="seconds to acknowledge")
     def seconds_to_acknowledge(self, obj):
         return obj.seconds_to_acknowledge if obj.acknowledged_at else "-"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 PAGE_FIELDS = [
@@ -158,7 +148,7 @@ class EscalationTestAdmin(ReadOnlyAdmin):
     class Media:
         css = ADMIN_CSS
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return request.user.has_perm("incidents.add_escalationtest")
 
     @admin.display(description="findings")

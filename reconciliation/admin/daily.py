@@ -7,12 +7,13 @@ admin shows them and never changes them.
 from django.contrib import admin
 from django.utils.html import format_html
 
+from opsadmin.admin import ReadOnlyMixin
 from reconciliation.models import DailyReport
 from reconciliation.services import report_sections
 
 
 @admin.register(DailyReport)
-class DailyReportAdmin(admin.ModelAdmin):
+class DailyReportAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "report_date",
         "operation_count",
@@ -36,15 +37,6 @@ class DailyReportAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["reconciliation/report.css"]}
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(
         description="settlement exceptions", ordering="settlement_exception_count"

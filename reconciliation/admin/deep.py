@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from opsadmin.admin import ReadOnlyAdmin
 from reconciliation.models import (
     DeepScan,
     Finding,
@@ -40,17 +41,6 @@ def _admin_link(model: str, pk, label=None):
 
 def _money(value: int) -> str:
     return f"{value:+,}" if value else "0"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ScanRangeInline(admin.TabularInline):
