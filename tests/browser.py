@@ -53,9 +53,12 @@ def _close_connection() -> None:
         connection.close()
 
 
-def watch_policy_violations(page) -> list[str]:
-    """Collect the console messages of scripts or styles the CSP blocked."""
-    violations: list[str] = []
+def watch_policy_violations(page, into: list[str] | None = None) -> list[str]:
+    """Collect the console messages of scripts or styles the CSP blocked.
+
+    ``into`` gathers several pages' messages in one list.
+    """
+    violations: list[str] = [] if into is None else into
     page.on(
         "console",
         lambda message: (

@@ -16,7 +16,7 @@ from security.audit import audit_chain_verify
 from security.roles import APPROVER, OPERATOR
 from security.services import roles_sync
 from security.stepup import VERIFIED_AT_SESSION_KEY
-from tests.browser import chromium
+from tests.browser import chromium, watch_policy_violations
 from tests.factories import make_staff, make_stuck_payout, totp_code
 
 pytestmark = [
@@ -30,14 +30,7 @@ PASSWORD = "correct horse battery staple"
 
 def _log_in(browser, base_url, user, *, violations, steps_ahead=0):
     page = browser.new_context().new_page()
-    page.on(
-        "console",
-        lambda message: (
-            violations.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
+    watch_policy_violations(page, into=violations)
     page.goto(f"{base_url}/admin/login/?next=/admin/")
     page.fill("#id_username", user.username)
     page.fill("#id_password", PASSWORD)
