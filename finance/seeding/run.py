@@ -194,8 +194,9 @@ def _produce(queue, generator: Generator, blocks: dict, tables) -> None:
     try:
         times = Times()
         for block in generator.blocks(**blocks):
+            # Bytes, ready for COPY: nothing for the parent to encode.
             texts = [
-                (table.key, copy_text(table, block[table.key], times))
+                (table.key, copy_text(table, block[table.key], times).encode())
                 for table in tables
                 if block.get(table.key)
             ]
