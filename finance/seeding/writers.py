@@ -12,7 +12,6 @@ from django.db import connection
 
 from finance.seeding.tables import Table
 
-
 # Every time of day as COPY text, so a timestamp costs two lookups.
 _CLOCK = [
     f"{second // 3_600:02d}:{second // 60 % 60:02d}:{second % 60:02d}+00"
@@ -70,9 +69,10 @@ class CopyWriter:
     """PostgreSQL: one ``COPY ... FROM STDIN`` per table and block (psycopg 3).
 
     ``prepare`` does what the PostgreSQL manual advises for populating a
-    database: it drops the loaded tables' foreign keys and secondary
-    indexes, and ``finish`` adds them back (one validating scan per key,
-    one sort per index) instead of a lookup and an index insert per row.
+    database: it drops the loaded tables' foreign keys, secondary indexes
+    and unique keys other than primary keys, and ``finish`` adds them back
+    (one validating scan per key, one sort per index) instead of a lookup
+    and an index insert per row.
     It all happens in the seeding transaction, so a failure restores them.
     The ledger's rules (migration 0002) stay on throughout; the balance
     check needs the index of postings by transaction, which is kept.
@@ -82,6 +82,7 @@ class CopyWriter:
         self.times = Times()
         self.dropped_keys: list[tuple[str, str, str]] = []
         self.dropped_indexes: list[str] = []
+        self.dropped_uniques: list[str] = []
 
     def prepare(self, tables: list[Table]) -> None:
         names = [table.model._meta.db_table for table in tables]
@@ -113,6 +114,36 @@ class CopyWriter:
                 cursor.execute(f"DROP INDEX {name}")
                 self.dropped_indexes.append(definition)
 
+            # Unique keys other than the primary keys (references, emails,
+            # idempotency keys): their values arrive in no useful order, so
+            # each row was a random descent into an index larger than the
+            # server's cache. Rebuilt by one sort each, they are checked
+            # just the same before the transaction commits. Those a
+            # foreign key points at stay.
+            cursor.execute(
+                "SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, "
+                "c.conname, pg_get_constraintdef(c.oid), "
+                "pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid "
+                "AND c.contype = 'u' "
+                "WHERE i.indrelid::regclass::text = ANY(%s) "
+                "AND i.indisunique AND NOT i.indisprimary AND NOT EXISTS ("
+                "SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
+                "AND f.conindid = i.indexrelid)",
+                [names],
+            )
+            for table, index, constraint, condef, indexdef in cursor.fetchall():
+                if constraint:
+                    cursor.execute(
+                        f'ALTER TABLE {table} DROP CONSTRAINT "{constraint}"'
+                    )
+                    self.dropped_uniques.append(
+                        f'ALTER TABLE {table} ADD CONSTRAINT "{constraint}" {condef}'
+                    )
+                else:
+                    cursor.execute(f"DROP INDEX {index}")
+                    self.dropped_uniques.append(indexdef)
+
     def copy(self, table: Table, text: str | bytes) -> None:
         sql = (
             f"COPY {table.model._meta.db_table} ({', '.join(table.columns)}) FROM STDIN"
@@ -129,7 +160,12 @@ class CopyWriter:
         """Restore keys and indexes, move each sequence past the ids written,
         and refresh the planner's statistics."""
         with connection.cursor() as cursor:
-            for definition in self.dropped_indexes:
+            # Memory for the sorts of the index builds and the joins that
+            # validate the keys, for this transaction only (the defaults,
+            # 64 MB and 4 MB, spill tens of millions of rows to disk).
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            for definition in self.dropped_uniques + self.dropped_indexes:
                 cursor.execute(definition)
             for table, name, definition in self.dropped_keys:
                 cursor.execute(
