@@ -6,6 +6,7 @@ drops its own scratch database on it):
     python bench/seed.py                          # 1M and 10M postings
     python bench/seed.py --sizes 1000000          # one size
     python bench/seed.py --keep                   # leave the last database
+    python bench/seed.py --database opsadmin_bench_mine   # another scratch name
 
 For each size, in a freshly migrated scratch database, it runs the
 seeder's real path (``finance.seeding.run.seed_finance``: generation in a
@@ -34,15 +35,15 @@ def _url(base: str, name: str) -> str:
     return urlunsplit(urlsplit(base)._replace(path="/" + name))
 
 
-def recreate_database(base: str) -> None:
+def recreate_database(base: str, name: str) -> None:
     with psycopg.connect(_url(base, "postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{SCRATCH}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
 
 
-def drop_database(base: str) -> None:
+def drop_database(base: str, name: str) -> None:
     with psycopg.connect(_url(base, "postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def baseline(url: str, postings: int) -> float:
@@ -79,13 +80,13 @@ def _head(text: str, lines: int) -> str:
     return text[:end]
 
 
-def run_size(base_url: str, postings: int) -> dict:
+def run_size(base_url: str, name: str, postings: int) -> dict:
     from django.core.management import call_command
     from django.db import connections
     from django.utils import timezone
 
     connections.close_all()
-    recreate_database(base_url)
+    recreate_database(base_url, name)
     call_command("migrate", verbosity=0)
     from finance.seeding.run import seed_finance
 
@@ -96,7 +97,7 @@ def run_size(base_url: str, postings: int) -> dict:
         seed=1, now=timezone.now(), postings=postings, progress=progress
     )
     connections.close_all()
-    bare = baseline(_url(base_url, SCRATCH), result.postings)
+    bare = baseline(_url(base_url, name), result.postings)
     return {
         "postings": result.postings,
         "wallets": result.wallets,
@@ -110,17 +111,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--database",
+        default=SCRATCH,
+        help="the scratch database's name (dropped and created; default %(default)s)",
+    )
     args = parser.parse_args()
 
     base_url = os.environ.get("DATABASE_URL", "")
     if not base_url.startswith("postgres"):
         print("DATABASE_URL must name a PostgreSQL server", file=sys.stderr)
         return 2
-    os.environ["DATABASE_URL"] = _url(base_url, SCRATCH)
+    name = args.database
+    os.environ["DATABASE_URL"] = _url(base_url, name)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsadmin.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
-    recreate_database(base_url)
+    recreate_database(base_url, name)
     import django
 
     django.setup()
@@ -130,7 +137,7 @@ def main() -> int:
     try:
         for size in [int(s) for s in args.sizes.split(",")]:
             print(f"== seeding {size:,} postings", flush=True)
-            f = run_size(base_url, size)
+            f = run_size(base_url, name, size)
             figures.append(f)
             rate = f["postings"] / f["seconds"]
             bare_rate = f["postings"] / f["bare"]
@@ -155,7 +162,7 @@ def main() -> int:
     finally:
         connections.close_all()
         if not args.keep:
-            drop_database(base_url)
+            drop_database(base_url, name)
     return 0
 
 
