@@ -2,31 +2,37 @@
 # Indexes for the finance admin's exact search: customers by e-mail
 # (email__iexact is UPPER(email) = UPPER(%s)) and operations by the
 # provider's reference alone (the unique index leads with provider).
+# Built online (CONCURRENTLY on PostgreSQL) so that deposits, payouts and
+# sign-ups go on while they build; hence no transaction around it.
 
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from opsadmin.schema import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+
+    atomic = False
 
     dependencies = [
         ('finance', '0004_webhook_delivery_failed_index'),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='customer',
             index=models.Index(django.db.models.functions.text.Upper('email'), name='customer_email_upper'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='deposit',
             index=models.Index(condition=models.Q(('provider_reference__isnull', False)), fields=['provider_reference'], name='deposit_provider_reference'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='payout',
             index=models.Index(condition=models.Q(('provider_reference__isnull', False)), fields=['provider_reference'], name='payout_provider_reference'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='withdrawal',
             index=models.Index(condition=models.Q(('provider_reference__isnull', False)), fields=['provider_reference'], name='withdrawal_provider_reference'),
         ),
