@@ -1,5 +1,8 @@
 """Deployment checks of our own, run by ``manage.py check --deploy``.
 
+Their ids are ``opsadmin.*``: Django's own deployment checks already use
+``security.*``.
+
 Django checks HSTS, cookies, SSL redirect and framing; it knows nothing of a
 Content-Security-Policy or of our second-factor wall, so we check those.
 """
@@ -18,7 +21,7 @@ def check_content_security_policy(app_configs, **kwargs):
             Warning(
                 "No Content-Security-Policy header is sent.",
                 hint="Add security.middleware.ContentSecurityPolicyMiddleware.",
-                id="security.W001",
+                id="opsadmin.W001",
             )
         ]
     policy = settings.SECURITY_CONTENT_SECURITY_POLICY
@@ -29,7 +32,7 @@ def check_content_security_policy(app_configs, **kwargs):
             Warning(
                 "SECURITY_CONTENT_SECURITY_POLICY is too weak.",
                 hint=f"missing {missing}, allows {unsafe}",
-                id="security.W002",
+                id="opsadmin.W002",
             )
         ]
     return []
@@ -49,7 +52,7 @@ def check_second_factor_wall(app_configs, **kwargs):
             Warning(
                 "The admin's second-factor wall is not installed in order.",
                 hint=f"MIDDLEWARE needs, in this order: {', '.join(wanted)}",
-                id="security.W003",
+                id="opsadmin.W003",
             )
         ]
     if settings.AUTHENTICATION_BACKENDS != ["security.backends.ThrottledModelBackend"]:
@@ -58,7 +61,7 @@ def check_second_factor_wall(app_configs, **kwargs):
                 "Logins are not throttled.",
                 hint="AUTHENTICATION_BACKENDS = "
                 "['security.backends.ThrottledModelBackend']",
-                id="security.W004",
+                id="opsadmin.W004",
             )
         ]
     return []
