@@ -65,3 +65,39 @@ def check_second_factor_wall(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_database_role(app_configs, databases=None, **kwargs):
+    """The process's database role must not be able to get past the
+    append-only rules (security.dbroles). It asks the database, so, like
+    Django's own database checks, it runs only when asked to:
+    ``manage.py check --deploy --database default``."""
+    from django.db import DatabaseError, connection
+
+    from security.dbroles import role_findings
+
+    if connection.alias not in (databases or ()) or connection.vendor != "postgresql":
+        return []
+    try:
+        with connection.cursor() as cursor:
+            findings = role_findings(cursor)
+    except DatabaseError as error:
+        return [
+            Warning(
+                "The database role could not be checked.",
+                hint=str(error).splitlines()[0],
+                id="opsadmin.W005",
+            )
+        ]
+    if not findings:
+        return []
+    return [
+        Warning(
+            "The database role can get past the ledger's and the audit log's "
+            "append-only rules.",
+            hint="; ".join(findings)
+            + ". Connect as the application role (manage.py database_roles).",
+            id="opsadmin.W005",
+        )
+    ]

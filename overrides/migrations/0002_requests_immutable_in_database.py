@@ -11,8 +11,8 @@ PostgreSQL itself, for every role that does not turn triggers off:
    by -> rejected/withdrawn/expired, the outcome by executing ->
    executed/failed. Nothing is written twice.
 4. A request is never deleted. TRUNCATE is not refused (the test suite
-   empties tables with it); the application's role must not own the table
-   in production.
+   empties tables with it); in production the application's role owns no
+   table and holds no TRUNCATE (manage.py database_roles).
 
 On SQLite (development only) the service layer's checks are all there is.
 """

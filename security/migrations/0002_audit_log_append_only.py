@@ -5,7 +5,8 @@ the code path or the hand-written SQL. Only a database superuser who turns
 triggers off (session_replication_role = replica) gets past this, and the
 hash chain (verify_audit_chain) shows what they changed. TRUNCATE is not
 refused, as in finance: the test suite empties tables with it; the
-application's database role must not own the table in production.
+application's database role owns no table and holds no TRUNCATE in
+production (manage.py database_roles).
 
 On SQLite (development only) this is left to the application code.
 """
