@@ -9,6 +9,7 @@ the README's test command): then an absent service fails the run.
 import os
 
 import pytest
+import redis
 from django.conf import settings
 
 # The loopback receiver (receiver, committed) serves every app's tests.
@@ -81,3 +82,14 @@ def _no_automatic_payouts(settings):
     # of that flow turn it on (with Celery eager), so no test leaves tasks
     # on a real broker for a worker to run against another database.
     settings.PAYOUT_AUTO_START = False
+
+
+@pytest.fixture
+def clean_locks():
+    """No job lock left in this test's Redis database by an earlier test."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("opsadmin:job-lock:*"):
+        client.delete(key)
+    yield client
+    for key in client.scan_iter("opsadmin:job-lock:*"):
+        client.delete(key)

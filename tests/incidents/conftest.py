@@ -3,7 +3,7 @@ import pytest
 from incidents.models import Rotation, RotationMember
 from security.services import roles_sync
 from tests.factories import make_oncall_person
-from tests.jobs.conftest import clean_locks, register  # noqa: F401
+from tests.jobs.conftest import register  # noqa: F401
 
 # The seeded Sev1 policy, in order (incidents/migrations/0002_playbook_seed.py).
 SEV1_ROTATIONS = [

@@ -1,8 +1,6 @@
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings
 
 from jobs import registry
 
@@ -22,14 +20,3 @@ def register(monkeypatch):
         return registry.job_register(name=name, func=func, **values)
 
     return declare
-
-
-@pytest.fixture
-def clean_locks():
-    """No job lock left in this test's Redis database by an earlier test."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter("opsadmin:job-lock:*"):
-        client.delete(key)
-    yield client
-    for key in client.scan_iter("opsadmin:job-lock:*"):
-        client.delete(key)

@@ -22,7 +22,6 @@ from reconciliation.services.deep import (
     deep_reconcile_run,
 )
 from tests.factories import make_deposit, make_payout, make_wallet
-from tests.jobs.conftest import clean_locks  # noqa: F401
 from tests.reconciliation.scanning import break_wallet, found, scan
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -219,7 +218,7 @@ def test_the_command_is_a_dry_run_unless_told_to_apply(books):
 def test_the_weekly_job_scans_everything_and_settles_tickets(
     books,
     celery_eager,
-    clean_locks,  # noqa: F811
+    clean_locks,
 ):
     break_wallet(books["bob"], by=9)
 

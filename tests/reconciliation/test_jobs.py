@@ -3,7 +3,6 @@ import time_machine
 
 from jobs.models import JobRun
 from jobs.services import job_run
-from tests.jobs.conftest import clean_locks  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
 
@@ -16,7 +15,7 @@ def _run_for_yesterday():
 def test_the_scheduled_run_builds_yesterdays_report(
     business,
     provider_api,
-    clean_locks,  # noqa: F811
+    clean_locks,
 ):
     run = _run_for_yesterday()
 
@@ -27,7 +26,7 @@ def test_the_scheduled_run_builds_yesterdays_report(
 
 def test_a_day_without_operations_fails_the_output_check(
     provider_api,
-    clean_locks,  # noqa: F811
+    clean_locks,
 ):
     run = _run_for_yesterday()
 
@@ -37,7 +36,7 @@ def test_a_day_without_operations_fails_the_output_check(
     )
 
 
-def test_an_unreachable_provider_fails_the_run(settings, clean_locks):  # noqa: F811
+def test_an_unreachable_provider_fails_the_run(settings, clean_locks):
     settings.PROVIDERS = {
         "sandbox": {
             "base_url": "http://127.0.0.1:9/",

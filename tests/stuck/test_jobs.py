@@ -8,7 +8,6 @@ from jobs.models import JobRun
 from jobs.services import job_run
 from stuck.jobs import NEW_CASES_ALERT
 from tests.factories import make_deposit
-from tests.jobs.conftest import clean_locks  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
 
@@ -20,7 +19,7 @@ def _run(hours):
         return job_run(name="detect_stuck_finance_jobs", trigger="manual")
 
 
-def test_a_scheduled_run_records_the_detection_counts(clean_locks):  # noqa: F811
+def test_a_scheduled_run_records_the_detection_counts(clean_locks):
     with time_machine.travel(T0, tick=False):
         make_deposit()
 
@@ -33,7 +32,7 @@ def test_a_scheduled_run_records_the_detection_counts(clean_locks):  # noqa: F81
 
 def test_a_burst_of_new_cases_pages_and_a_quiet_run_resolves(
     settings,
-    clean_locks,  # noqa: F811
+    clean_locks,
 ):
     settings.STUCK_ALERT_NEW_CASES_THRESHOLD = 1
     with time_machine.travel(T0, tick=False):
