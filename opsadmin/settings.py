@@ -425,6 +425,12 @@ SECURITY_CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+# The audit chain's daily walk and head anchor (security/jobs.py); the same
+# schedule as deploy/k8s/cronjobs.yaml, for JOB_SCHEDULER=beat.
+if JOB_SCHEDULER == "beat":
+    CELERY_BEAT_SCHEDULE["job.verify_audit_chain"] = job_beat_entry(
+        "verify_audit_chain", crontab(hour=4, minute=10)
+    )
 
 # --- waivers ---
 # The waiver register, the secrets inventory and the deploy gate (waivers/).
