@@ -559,6 +559,9 @@ INSTALLED_APPS += ["stuck"]
 STUCK_ALERT_NEW_CASES_THRESHOLD = env_int(
     "STUCK_ALERT_NEW_CASES_THRESHOLD", 10, minimum=0
 )
+# How many cases one Safe Retry action may take: each is a provider call
+# made while the operator's page waits.
+STUCK_SAFE_RETRY_MAX_CASES = env_int("STUCK_SAFE_RETRY_MAX_CASES", 20, minimum=1)
 # Who receives the daily reconciliation report (comma-separated e-mails).
 DAILY_REPORT_RECIPIENTS = env_list("DAILY_REPORT_RECIPIENTS", [])
 if PRODUCTION and not DAILY_REPORT_RECIPIENTS:

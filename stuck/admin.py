@@ -9,6 +9,7 @@ stuck.services. Rules are edited here, each change with a reason.
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Subquery
@@ -18,7 +19,9 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from finance.money import format_amount
+from security.stepup import step_up_action
 from stuck.models import StuckCase, StuckCaseActivity, StuckRule
+from stuck.retry import RetryRefused, stuck_case_safe_retry
 from stuck.services import stuck_case_acknowledge, stuck_case_assign, stuck_case_note
 
 # Age bands: key, label, lower bound, upper bound. Each key is also the
@@ -187,7 +190,7 @@ class StuckCaseAdmin(admin.ModelAdmin):
 
     search_fields = ["=item_id"]
     ordering = ["stuck_since"]
-    actions = ["acknowledge_selected", "assign_selected_to_me"]
+    actions = ["acknowledge_selected", "assign_selected_to_me", "safe_retry_selected"]
     case_fields = (
         "item",
         "state",
@@ -348,6 +351,43 @@ class StuckCaseAdmin(admin.ModelAdmin):
             f"already yours.",
             messages.SUCCESS if done else messages.WARNING,
         )
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("stuck.retry_stuckcase")
+
+    @admin.action(
+        description="Safe retry: resubmit or ask the provider (stuck payouts)",
+        permissions=["retry"],
+    )
+    @step_up_action
+    def safe_retry_selected(self, request, queryset):
+        """Each case's payout, one provider call at a time, in this request:
+        a handful at once, so that the page answers within the provider's
+        timeouts."""
+        limit = settings.STUCK_SAFE_RETRY_MAX_CASES
+        cases = list(queryset.order_by("stuck_since")[: limit + 1])
+        if len(cases) > limit:
+            self.message_user(
+                request,
+                f"Select at most {limit} cases for one safe retry; nothing was sent.",
+                messages.ERROR,
+            )
+            return
+        for case in cases:
+            try:
+                outcome = stuck_case_safe_retry(
+                    case=case, actor=request.user, request=request
+                )
+            except RetryRefused as exc:
+                self.message_user(
+                    request, f"Case {case.pk}: refused: {exc}", messages.WARNING
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"Case {case.pk}: {outcome.result}",
+                    messages.SUCCESS if outcome.moved else messages.INFO,
+                )
 
 
 class StuckRuleForm(forms.ModelForm):

@@ -139,7 +139,13 @@ class StuckCase(models.Model):
 
     class Meta:
         ordering = ["-stuck_since"]
-        permissions = [("work_stuckcase", "Can acknowledge, assign and note")]
+        permissions = [
+            ("work_stuckcase", "Can acknowledge, assign and note"),
+            (
+                "retry_stuckcase",
+                "Can safely retry a stuck payout (resubmit or poll the provider)",
+            ),
+        ]
         constraints = [
             # The conflict target of detection's upsert.
             models.UniqueConstraint(
@@ -178,6 +184,8 @@ class StuckCaseActivity(models.Model):
         ACKNOWLEDGED = "acknowledged"
         ASSIGNED = "assigned"
         NOTE = "note"
+        # A safe retry (stuck/retry.py); the text says what came of it.
+        RETRIED = "retried"
 
     case = models.ForeignKey(
         StuckCase, on_delete=models.CASCADE, related_name="activities"

@@ -305,3 +305,10 @@ def stuck_case_note(*, case: StuckCase, actor, text: str):
     return _add_activity(
         case=case, kind=StuckCaseActivity.Kind.NOTE, actor=actor, text=text.strip()
     )
+
+
+def stuck_case_record_retry(*, case: StuckCase, actor, text: str):
+    """Keep on the case what a safe retry (stuck/retry.py) did and got."""
+    return _add_activity(
+        case=case, kind=StuckCaseActivity.Kind.RETRIED, actor=actor, text=text
+    )
