@@ -411,6 +411,12 @@ SECURITY_THROTTLE_WINDOW_SECONDS = env_int(
 SECURITY_TRUSTED_PROXY_HOPS = env_int("SECURITY_TRUSTED_PROXY_HOPS", 0, minimum=0)
 SECURITY_BACKUP_CODE_COUNT = 10
 SECURITY_DORMANT_DAYS = env_int("SECURITY_DORMANT_DAYS", 90, minimum=1)
+# A new account (or one whose devices a Security admin reset) must enrol its
+# second factor within this many hours; afterwards only another reset reopens
+# enrolment, so a password that leaks later cannot bind an attacker's phone.
+SECURITY_ENROLMENT_WINDOW_HOURS = env_int(
+    "SECURITY_ENROLMENT_WINDOW_HOURS", 72, minimum=1
+)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "opsadmin")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # A history "revert" saves an old version straight onto the row, past the

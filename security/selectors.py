@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from security.models import BackupCodeDevice
+from security.models import AuditEntry, BackupCodeDevice
 from security.roles import ROLES, conflicting_roles
 
 
@@ -119,3 +119,24 @@ def access_review(*, now: datetime | None = None) -> list[AccessReviewRow]:
             )
         )
     return rows
+
+
+def enrolment_deadline(user) -> datetime:
+    """Until when ``user`` may bind a first second factor on the strength of
+    the password alone: a window from the account's creation, or from the
+    last reset of its MFA devices, which is how a Security admin reopens it.
+    """
+    opened = user.date_joined
+    reset_at = (
+        AuditEntry.objects.filter(
+            action="mfa.reset",
+            target_type=user._meta.label_lower,
+            target_id=str(user.pk),
+        )
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if reset_at is not None and reset_at > opened:
+        opened = reset_at
+    return opened + timedelta(hours=settings.SECURITY_ENROLMENT_WINDOW_HOURS)

@@ -139,11 +139,11 @@ def user_set_roles(*, user, roles: list[str], actor, reason: str, request=None):
 def mfa_enrolment_device(*, user) -> TOTPDevice:
     """The unconfirmed TOTP device this user is enrolling (created on first call).
 
-    Enrolment trusts the password alone: whoever first logs in with a new
-    account's password binds its second factor. Acceptable while accounts
-    are created by a Security admin who hands the password over directly
-    and the user enrols at once; a one-time enrolment link issued by the
-    Security admin would close the gap.
+    Enrolment trusts the password alone: whoever first logs in with the
+    account's password binds its second factor. The enrol view therefore
+    allows it only within SECURITY_ENROLMENT_WINDOW_HOURS of the account's
+    creation or of its last MFA reset (selectors.enrolment_deadline); a
+    password that leaks later cannot enrol an attacker's phone.
     """
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:

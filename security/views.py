@@ -10,6 +10,7 @@ from base64 import b32encode
 
 import qrcode
 import qrcode.image.svg
+import structlog
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import logout as auth_logout
@@ -25,8 +26,15 @@ from django.views.decorators.http import require_http_methods
 from django_otp import user_has_device
 
 from security import services
-from security.selectors import CSV_HEADER, access_review, access_review_csv_row
+from security.selectors import (
+    CSV_HEADER,
+    access_review,
+    access_review_csv_row,
+    enrolment_deadline,
+)
 from security.stepup import pop_pending_post
+
+log = structlog.get_logger(__name__)
 
 
 class CodeForm(forms.Form):
@@ -112,6 +120,20 @@ def enrol(request):
         # Enrolled already: the secret is never shown again.
         return HttpResponseRedirect(
             reverse("security:verify") + "?" + request.GET.urlencode()
+        )
+    deadline = enrolment_deadline(request.user)
+    if timezone.now() > deadline:
+        log.warning(
+            "security.enrolment_refused",
+            user_id=request.user.pk,
+            username=request.user.get_username(),
+            window_closed_at=deadline.isoformat(),
+        )
+        return render(
+            request,
+            "security/enrol_closed.html",
+            _context(request, title="Enrolment has closed", deadline=deadline),
+            status=403,
         )
     device = services.mfa_enrolment_device(user=request.user)
     form = CodeForm(request.POST or None)

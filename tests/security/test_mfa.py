@@ -1,13 +1,16 @@
 import re
 from base64 import b32encode
+from datetime import timedelta
 
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from security.models import AuditEntry, BackupCode, BackupCodeDevice
+from security.services import mfa_reset
 from tests.factories import make_staff, totp_code
 from tests.security.conftest import log_in
 
@@ -158,3 +161,49 @@ def test_a_user_stopped_at_the_wall_can_log_out(client):
 
     assert response["Location"] == reverse("admin:login")
     assert "_auth_user_id" not in client.session
+
+
+def _joined_hours_ago(user, hours):
+    user.date_joined = timezone.now() - timedelta(hours=hours)
+    user.save(update_fields=["date_joined"])
+    return user
+
+
+def test_an_account_past_its_enrolment_window_cannot_enrol(client, settings):
+    settings.SECURITY_ENROLMENT_WINDOW_HOURS = 72
+    user = _joined_hours_ago(make_staff(enrolled=False), 73)
+    client.force_login(user)
+
+    page = client.get(reverse("security:enrol"))
+    posted = client.post(reverse("security:enrol"), {"token": "123456"})
+    admin_page = client.get(reverse("admin:index"), follow=True)
+
+    assert page.status_code == posted.status_code == 403
+    assert 'id="enrolment-closed"' in page.content.decode()
+    assert not TOTPDevice.objects.filter(user=user).exists()
+    assert admin_page.status_code == 403
+    assert 'id="enrolment-closed"' in admin_page.content.decode()
+
+
+def test_an_account_enrols_within_its_window(client, settings):
+    settings.SECURITY_ENROLMENT_WINDOW_HOURS = 72
+    user = _joined_hours_ago(make_staff(enrolled=False), 71)
+
+    _, _, codes = _enrol(client, user)
+
+    assert len(codes) == 10
+
+
+def test_a_security_admins_mfa_reset_reopens_enrolment_for_a_window(client, settings):
+    settings.SECURITY_ENROLMENT_WINDOW_HOURS = 72
+    user = _joined_hours_ago(make_staff(), 24 * 30)
+    mfa_reset(user=user, actor=make_staff(), reason="lost phone, OPS-77")
+    client.force_login(user)
+
+    settings.SECURITY_ENROLMENT_WINDOW_HOURS = 0  # as if the window had passed
+    too_late = client.get(reverse("security:enrol"))
+    settings.SECURITY_ENROLMENT_WINDOW_HOURS = 72
+    _, _, codes = _enrol(client, user)
+
+    assert too_late.status_code == 403
+    assert len(codes) == 10
