@@ -4,10 +4,14 @@ Playwright's own browser download does not work here (and is not needed):
 ``/usr/bin/chromium`` comes from Debian's package (scripts/ensure-test-tools).
 """
 
+import time
 from contextlib import contextmanager, suppress
 
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connection
+
+# make_user's password (tests/factories.py).
+FACTORY_PASSWORD = "correct horse battery staple"
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -68,3 +72,34 @@ def watch_policy_violations(page, into: list[str] | None = None) -> list[str]:
         ),
     )
     return violations
+
+
+def admin_log_in(browser, base_url: str, user, *, violations: list, steps_ahead=0):
+    """A new page logged in as ``user`` (a factory user: its known password)
+    with a TOTP code the test makes; ``steps_ahead=1`` for a second code
+    within one 30 s step."""
+    from tests.factories import totp_code
+
+    page = browser.new_context().new_page()
+    watch_policy_violations(page, into=violations)
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", FACTORY_PASSWORD)
+    page.click("#content-main input[type=submit]")
+    page.wait_for_url("**/security/verify/**")
+    page.fill("#id_token", totp_code(user, steps_ahead=steps_ahead))
+    page.click("#content-main input[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+    return page
+
+
+def make_step_up_stale(page) -> None:
+    """Age the page's session past STEP_UP_MAX_AGE_SECONDS, as time would."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from security.stepup import VERIFIED_AT_SESSION_KEY
+
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "sessionid"]
+    session = SessionStore(session_key=cookie["value"])
+    session[VERIFIED_AT_SESSION_KEY] = time.time() - 3600
+    session.save()

@@ -5,18 +5,14 @@ test generates. The approver's second factor is made stale before the
 approval, so the approval goes through the step-up prompt too.
 """
 
-import time
-
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
 
 from finance.models import Payout, Wallet, Withdrawal
 from overrides.models import OverrideRequest
 from security.audit import audit_chain_verify
 from security.roles import APPROVER, OPERATOR
 from security.services import roles_sync
-from security.stepup import VERIFIED_AT_SESSION_KEY
-from tests.browser import chromium, watch_policy_violations
+from tests.browser import admin_log_in, chromium, make_step_up_stale
 from tests.factories import make_staff, make_stuck_payout, totp_code
 
 pytestmark = [
@@ -24,30 +20,6 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
 ]
-
-PASSWORD = "correct horse battery staple"
-
-
-def _log_in(browser, base_url, user, *, violations, steps_ahead=0):
-    page = browser.new_context().new_page()
-    watch_policy_violations(page, into=violations)
-    page.goto(f"{base_url}/admin/login/?next=/admin/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#content-main input[type=submit]")
-    page.wait_for_url("**/security/verify/**")
-    page.fill("#id_token", totp_code(user, steps_ahead=steps_ahead))
-    page.click("#content-main input[type=submit]")
-    page.wait_for_url(f"{base_url}/admin/")
-    return page
-
-
-def _make_stale(page):
-    """Age the page's session past STEP_UP_MAX_AGE_SECONDS, as time would."""
-    (cookie,) = [c for c in page.context.cookies() if c["name"] == "sessionid"]
-    session = SessionStore(session_key=cookie["value"])
-    session[VERIFIED_AT_SESSION_KEY] = time.time() - 3600
-    session.save()
 
 
 def test_a_request_goes_from_doer_to_approver_to_the_ledger(live_server, monkeypatch):
@@ -78,7 +50,7 @@ def _walk_through(browser, base, doer, approver, payout) -> dict:
     seen: dict = {"violations": []}
 
     # The doer picks the payout and the action, previews, submits.
-    doer_page = _log_in(browser, base, doer, violations=seen["violations"])
+    doer_page = admin_log_in(browser, base, doer, violations=seen["violations"])
     doer_page.goto(f"{base}/admin/overrides/overriderequest/add/")
     doer_page.select_option("#id_target_kind", "payout")
     doer_page.fill("#id_target_id", str(payout.pk))
@@ -94,8 +66,8 @@ def _walk_through(browser, base, doer, approver, payout) -> dict:
     override = OverrideRequest.objects.get()
 
     # The approver reviews what will happen, then approves with a fresh code.
-    approver_page = _log_in(browser, base, approver, violations=seen["violations"])
-    _make_stale(approver_page)
+    approver_page = admin_log_in(browser, base, approver, violations=seen["violations"])
+    make_step_up_stale(approver_page)
     approver_page.goto(f"{base}/admin/overrides/overriderequest/{override.pk}/change/")
     seen["preview"] = approver_page.inner_text("#override-preview")
     assert "processing" in seen["preview"]

@@ -3,7 +3,6 @@
 import threading
 import time
 from datetime import timedelta
-from importlib import import_module
 
 import pytest
 from django.contrib.messages import get_messages
@@ -19,7 +18,7 @@ from security.models import AuditEntry
 from security.roles import OPERATOR, VIEWER
 from security.services import roles_sync
 from security.stepup import VERIFIED_AT_SESSION_KEY
-from stuck.models import StuckCase, StuckCaseActivity, StuckRule
+from stuck.models import StuckCase, StuckCaseActivity
 from stuck.retry import RetryRefused, stuck_case_safe_retry
 from stuck.services import stuck_detect
 from tests.conftest import log_in_verified
@@ -32,11 +31,7 @@ CHANGELIST = reverse("admin:stuck_stuckcase_changelist")
 
 
 @pytest.fixture
-def operator(db):
-    # A transactional test's flush empties what migrations seeded.
-    default_rules = import_module("stuck.migrations.0002_default_rules").DEFAULT_RULES
-    for rule in default_rules:
-        StuckRule.objects.get_or_create(name=rule["name"], defaults=rule)
+def operator(default_rules):
     roles_sync(apply=True)
     return make_staff(roles=[OPERATOR])
 
