@@ -92,16 +92,23 @@ def stuck_case_safe_retry(*, case: StuckCase, actor, request=None) -> RetryOutco
                 result = f"nothing sent: {submission.skipped}"
             else:
                 attempt = submission.attempt
+                # The provider's own words stay on the attempt, shown only
+                # to those who may read them (opsadmin.logging.redacted).
                 result = f"resubmitted: attempt {attempt.number} {attempt.outcome}"
-                if attempt.error:
-                    result += f" ({attempt.error})"
         else:
             payout = payout_poll(payout_id=payout.pk, via=VIA, actor=actor)
             result = "asked the provider"
-    except (ProviderError, Mismatch) as exc:
+    except ProviderError as exc:
         payout.refresh_from_db()
-        result = f"provider call failed: {exc}"
-    result = f"{result}; payout {payout.pk} {before} -> {payout.state}"[:500]
+        result = (
+            f"the provider did not answer ({type(exc).__name__}, "
+            f"HTTP {exc.http_status or '-'}); try again later"
+        )
+    except Mismatch as exc:
+        payout.refresh_from_db()
+        log.error("stuck.safe_retry_mismatch", payout_id=payout.pk, error=str(exc))
+        result = "the provider answered about another payout: a person must look"
+    result = f"{result}; payout {payout.pk} {before} -> {payout.state}"
 
     with transaction.atomic():
         stuck_case_record_retry(case=case, actor=actor, text=result)

@@ -23,6 +23,7 @@ from stuck.retry import RetryRefused, stuck_case_safe_retry
 from stuck.services import stuck_detect
 from tests.conftest import log_in_verified
 from tests.factories import make_deposit, make_payout, make_staff, make_withdrawal
+from tests.http_receiver import closed_port_url
 from tests.sandbox.fixtures import celery_eager, sandbox  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -261,3 +262,25 @@ def test_too_many_cases_at_once_are_refused_whole(
 
     assert "Select at most 1 cases for one safe retry" in _messages(response)[0]
     assert not SandboxPayout.objects.exists()
+
+
+def test_an_unreachable_provider_is_recorded_and_changes_nothing(
+    sandbox,  # noqa: F811
+    operator,
+    settings,
+):
+    payout = make_payout()
+    _plan(sandbox, payout, "never_settle")
+    payout_submit(payout_id=payout.pk, via="system")
+    case = _case_of(payout)
+    settings.PROVIDERS = {
+        **settings.PROVIDERS,
+        "sandbox": {**settings.PROVIDERS["sandbox"], "base_url": closed_port_url()},
+    }
+
+    outcome = stuck_case_safe_retry(case=case, actor=operator)
+
+    assert outcome.result.startswith("the provider did not answer (")
+    assert outcome.result.endswith("processing -> processing")
+    assert not outcome.moved
+    assert case.activities.get().text == outcome.result
