@@ -60,9 +60,10 @@ How paging works:
   A step that reaches nobody (an empty rotation, a person with no contact
   on those channels) is skipped at once and shows on the timeline.
 - Every message carries an acknowledgement link that works from a phone
-  without logging in; the admin has an **Acknowledge** button too. The
-  first acknowledgement stops the escalation and resolves what it opened
-  in PagerDuty.
+  without logging in; the admin has an **Acknowledge** button too, and an
+  acknowledgement in the PagerDuty app counts as well (its v3 webhook,
+  when `PAGERDUTY_WEBHOOK_SECRET` is set). The first acknowledgement stops
+  the escalation and resolves what it opened in PagerDuty.
 - Changing the severity of an incident that is still escalating continues
   under the new severity's policy from the step it had reached.
 - When nobody acknowledges after the last step and every repeat, the

@@ -6,4 +6,5 @@ app_name = "incidents"
 
 urlpatterns = [
     path("ack/<str:token>/", views.acknowledge, name="acknowledge"),
+    path("pagerduty/webhook/", views.pagerduty_webhook, name="pagerduty_webhook"),
 ]

@@ -8,11 +8,13 @@ chat link previews open every link they see and must not stop an
 escalation by doing so.
 """
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
+from incidents.pagerduty import SIGNATURE_HEADER, WebhookRefused, webhook_receive
 from incidents.selectors import CHANNEL_NAMES
 from incidents.services.paging import notification_from_token, page_acknowledge
 
@@ -43,3 +45,16 @@ def acknowledge(request, token):
             "open": page.status in (page.Status.ACTIVE, page.Status.EXHAUSTED),
         },
     )
+
+
+@csrf_exempt  # PagerDuty signs the body; there is no session to protect.
+@require_POST
+def pagerduty_webhook(request):
+    """PagerDuty's v3 webhooks: an acknowledgement there stops our page."""
+    try:
+        outcome = webhook_receive(
+            body=request.body, signature=request.headers.get(SIGNATURE_HEADER, "")
+        )
+    except WebhookRefused as refused:
+        return JsonResponse({"error": str(refused)}, status=refused.status)
+    return JsonResponse({"event": outcome.event_id, "result": outcome.result})

@@ -349,6 +349,10 @@ PAGERDUTY_ROUTING_KEY = env_secret("PAGERDUTY_ROUTING_KEY", "")
 PAGERDUTY_EVENTS_URL = env_str(
     "PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue"
 )
+# The signing secret of the PagerDuty v3 webhook subscription that tells us
+# of acknowledgements made in PagerDuty (incidents/pagerduty.py); unset, the
+# endpoint answers 404.
+PAGERDUTY_WEBHOOK_SECRET = env_secret("PAGERDUTY_WEBHOOK_SECRET", "")
 ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO", [] if PRODUCTION else ["oncall@localhost"])
 if PRODUCTION and not ALERT_EMAIL_TO:
     raise ImproperlyConfigured(

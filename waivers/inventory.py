@@ -202,6 +202,18 @@ def _integration_secrets() -> list[SecretSpec]:
             runbook_heading="PAGERDUTY_ROUTING_KEY",
         ),
         SecretSpec(
+            name="PAGERDUTY_WEBHOOK_SECRET",
+            title="PagerDuty v3 webhook signing secret (acknowledgements)",
+            owner=SRE,
+            rotation_days=365,
+            min_length=32,
+            read=_setting("PAGERDUTY_WEBHOOK_SECRET"),
+            how_to_rotate="Create a second webhook subscription, deploy its "
+            "secret, acknowledge a test page in PagerDuty, delete the old one.",
+            runbook_heading="PAGERDUTY_WEBHOOK_SECRET",
+            required=False,
+        ),
+        SecretSpec(
             name="RECON_TICKET_WEBHOOK_URL",
             title="Reconciliation ticket webhook URL (carries the ticket "
             "system's token)",
