@@ -64,12 +64,14 @@ def _acknowledger(agent: dict, note: PageNotification):
     email = (agent or {}).get("email") or ""
     if not email:
         return None
-    users = get_user_model().objects.filter(
-        email__iexact=email, is_active=True, is_staff=True
-    )
     if note.person is not None and note.person.email.lower() == email.lower():
         return note.person
-    return users.first() if users.count() == 1 else None
+    users = list(
+        get_user_model().objects.filter(
+            email__iexact=email, is_active=True, is_staff=True
+        )[:2]
+    )
+    return users[0] if len(users) == 1 else None
 
 
 def webhook_receive(*, body: bytes, signature: str) -> WebhookOutcome:

@@ -10,25 +10,25 @@ fails it leaves an invalid index behind; drop it before migrating again.
 """
 
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db.migrations.operations import AddIndex
 
 
 class AddIndexOnline(AddIndexConcurrently):
     def describe(self):
         return f"Create index {self.index.name} on {self.model_name} (online)"
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+    def _operation(self, schema_editor):
+        """CONCURRENTLY on PostgreSQL; elsewhere the plain AddIndex, which
+        follows AddIndexConcurrently in the method resolution order."""
         if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            AddIndex.database_forwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+            return super()
+        return super(AddIndexConcurrently, self)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._operation(schema_editor).database_forwards(
+            app_label, schema_editor, from_state, to_state
+        )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            AddIndex.database_backwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+        self._operation(schema_editor).database_backwards(
+            app_label, schema_editor, from_state, to_state
+        )

@@ -9,6 +9,9 @@ Content-Security-Policy or of our second-factor wall, so we check those.
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
+from django.db import DatabaseError, connection
+
+from security.dbroles import role_findings
 
 _REQUIRED_DIRECTIVES = ("default-src", "frame-ancestors", "object-src", "base-uri")
 _AFTER_AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -73,10 +76,6 @@ def check_database_role(app_configs, databases=None, **kwargs):
     append-only rules (security.dbroles). It asks the database, so, like
     Django's own database checks, it runs only when asked to:
     ``manage.py check --deploy --database default``."""
-    from django.db import DatabaseError, connection
-
-    from security.dbroles import role_findings
-
     if connection.alias not in (databases or ()) or connection.vendor != "postgresql":
         return []
     try:

@@ -10,9 +10,6 @@ from contextlib import contextmanager, suppress
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import connection
 
-# make_user's password (tests/factories.py).
-FACTORY_PASSWORD = "correct horse battery staple"
-
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -78,13 +75,13 @@ def admin_log_in(browser, base_url: str, user, *, violations: list, steps_ahead=
     """A new page logged in as ``user`` (a factory user: its known password)
     with a TOTP code the test makes; ``steps_ahead=1`` for a second code
     within one 30 s step."""
-    from tests.factories import totp_code
+    from tests.factories import PASSWORD, totp_code
 
     page = browser.new_context().new_page()
     watch_policy_violations(page, into=violations)
     page.goto(f"{base_url}/admin/login/?next=/admin/")
     page.fill("#id_username", user.username)
-    page.fill("#id_password", FACTORY_PASSWORD)
+    page.fill("#id_password", PASSWORD)
     page.click("#content-main input[type=submit]")
     page.wait_for_url("**/security/verify/**")
     page.fill("#id_token", totp_code(user, steps_ahead=steps_ahead))

@@ -120,12 +120,16 @@ def make_webhook_delivery(
     return delivery
 
 
+# Every factory user's password.
+PASSWORD = "correct horse battery staple"
+
+
 def make_user(username=None, **fields):
     n = next(_seq)
     fields.setdefault("email", f"user{n}@example.com")
     return get_user_model().objects.create_user(
         username=username or f"user{n}",
-        password="correct horse battery staple",
+        password=PASSWORD,
         **fields,
     )
 
